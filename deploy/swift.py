@@ -1,0 +1,126 @@
+"""The deploy package's Swift calls and its one error-translation point.
+
+Every python-swiftclient failure leaves this module as a ``DeployError`` with one
+clear line: connection refused, 401, 403, 404 account, or the status and the
+server's own message. Keys and tokens are redacted from all of them.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator, Mapping
+
+import swiftclient
+from requests.exceptions import RequestException, Timeout
+
+from .connection import SwiftSettings, redact
+from .errors import DeployError
+
+__all__ = ["swift_errors", "head_object", "storage_url", "describe_target"]
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+BODY_EXCERPT = 200
+
+
+def _secrets(conn: swiftclient.Connection) -> SwiftSettings:
+    """A settings object holding the connection's secrets, for ``redact``."""
+    options = conn.os_options or {}
+    token = conn.token or conn.preauthtoken or options.get("auth_token")
+    return SwiftSettings(mode="token", key=conn.key or None, token=token or None)
+
+
+def _redact_all(text: str, conn: swiftclient.Connection) -> str:
+    text = redact(text, _secrets(conn))
+    options = conn.os_options or {}
+    # The token and preauth token may differ after a re-auth: hide both.
+    for secret in (conn.preauthtoken, options.get("auth_token")):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def describe_target(conn: swiftclient.Connection) -> str:
+    """Who we talk to, without secrets: the auth URL and user, or the storage URL."""
+    if conn.preauthurl and (conn.preauthtoken or (conn.os_options or {}).get("auth_token")):
+        return f"the token for {conn.preauthurl}"
+    return f"{conn.user} at {conn.authurl}"
+
+
+def _client_message(exc: swiftclient.ClientException, conn: swiftclient.Connection,
+                    action: str) -> str:
+    status = exc.http_status
+    where = exc.http_path or ""
+    if status == 401:
+        return (f"authentication failed (401) as {describe_target(conn)}: "
+                "check the user and key, or the token")
+    if status == 403:
+        return (f"forbidden (403) while {action} ({where}): these credentials may not do "
+                "this; use an account admin (a reseller admin to enable storlets)")
+    if exc.msg and exc.msg.startswith("Auth") and status != 401:
+        return f"authentication request to {conn.authurl} failed ({status}): check the auth URL"
+    if status == 404 and where.rstrip("/").count("/") <= 2:
+        return f"account not found (404) at {conn.url or conn.preauthurl}: check the storage URL or project"
+    body = exc.http_response_content
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    detail = f": {body.strip()[:BODY_EXCERPT]}" if body and body.strip() else ""
+    if status is None:
+        return f"Swift request failed while {action}: {exc.msg}"
+    return f"Swift answered {status} {exc.http_reason or ''} while {action} ({where}){detail}"
+
+
+def _network_message(exc: Exception, conn: swiftclient.Connection, action: str) -> str:
+    url = conn.url or conn.preauthurl or conn.authurl
+    if isinstance(exc, Timeout):
+        reason = "timed out"
+    elif "refused" in str(exc).lower():
+        reason = "connection refused"
+    else:
+        reason = f"connection failed ({type(exc).__name__})"
+    return (f"cannot reach Swift at {url} while {action}: {reason}; is Swift running? "
+            "(with s2aio: s2aio start)")
+
+
+@contextlib.contextmanager
+def swift_errors(conn: swiftclient.Connection, action: str) -> Iterator[None]:
+    """Turn swiftclient/network failures into one-line ``DeployError``s."""
+    try:
+        yield
+    except swiftclient.ClientException as exc:
+        log.debug("Swift error while %s: status %s", action, exc.http_status)
+        raise DeployError(_redact_all(_client_message(exc, conn, action), conn)) from None
+    except (RequestException, OSError) as exc:
+        log.debug("network error while %s: %s", action, type(exc).__name__)
+        raise DeployError(_redact_all(_network_message(exc, conn, action), conn)) from None
+
+
+def head_object(conn: swiftclient.Connection, container: str, name: str) -> Mapping[str, str] | None:
+    """The object's headers, or None if it (or its container) does not exist."""
+    with swift_errors(conn, f"reading {container}/{name}"):
+        try:
+            return conn.head_object(container, name)
+        except swiftclient.ClientException as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+
+
+def head_container(conn: swiftclient.Connection, container: str) -> Mapping[str, str] | None:
+    with swift_errors(conn, f"reading container {container}"):
+        try:
+            return conn.head_container(container)
+        except swiftclient.ClientException as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+
+
+def storage_url(conn: swiftclient.Connection) -> str:
+    """The account's storage URL (authenticating if needed)."""
+    if conn.url:
+        return conn.url
+    with swift_errors(conn, "authenticating"):
+        url, _token = conn.get_auth()
+    return url

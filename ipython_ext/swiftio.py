@@ -1,0 +1,270 @@
+"""Swift calls of the magics: one function per request, errors translated once.
+
+Connections come from ``deploy.connection`` (the project's one place for
+auth); every ``swiftclient.ClientException`` (and auth or network failure)
+becomes a one-line ``StorletMagicError`` with status and transaction id, with
+secrets redacted, in ``swift_errors``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import mimetypes
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import requests
+import swiftclient
+from swiftclient.exceptions import ClientException
+
+from deploy.connection import SettingsError, SwiftSettings, connect, redact, settings_from_env
+
+from .errors import StorletMagicError
+from .parsing import SwiftPath, params_to_headers
+from .progress import ProgressReader, Reporter
+from .render import ERROR_HEADER
+from .result import StorletResult
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+STORLET_CONTAINER = "storlet"
+DEPENDENCY_CONTAINER = "dependency"
+LOG_CONTAINER = "log"
+CHUNK = 64 << 10
+DETAIL_CHARS = 200
+DEPENDENCY_HEADER = "x-object-meta-storlet-dependency"
+
+
+class Session:
+    """A Swift connection for the current environment, rebuilt when it changes."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = env
+        self.settings: SwiftSettings | None = None
+        self._conn: swiftclient.Connection | None = None
+
+    def connection(self) -> swiftclient.Connection:
+        with swift_errors("reading Swift credentials", self.settings):
+            settings = settings_from_env(self._env)
+        if self._conn is None or settings != self.settings:
+            self.close()
+            self.settings = settings
+            self._conn = connect(settings)
+            log.debug("Connecting to Swift: %s", settings.describe())
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def describe_client_error(exc: ClientException) -> str:
+    status = exc.http_status
+    reason = exc.http_reason or ""
+    detail = exc.http_response_content or b""
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", errors="replace")
+    detail = " ".join(detail.split())
+    if detail.startswith("<html>") or detail == reason:
+        detail = ""  # Swift's generic HTML error pages add nothing to the reason
+    text = f"{status} {reason}".strip() if status else str(exc.msg)
+    if detail:
+        text += f": {detail[:DETAIL_CHARS]}"
+    return text + f" (transaction {exc.transaction_id or 'unknown'})"
+
+
+@contextlib.contextmanager
+def swift_errors(action: str, settings: SwiftSettings | None) -> Iterator[None]:
+    """Turn client, auth and network errors into one-line ``StorletMagicError``."""
+    try:
+        yield
+    except StorletMagicError:
+        raise
+    except ClientException as exc:
+        hint = {401: " - check your credentials (ST_*/OS_* variables)",
+                403: " - this account may lack the rights (or storlets are not enabled on it)",
+                404: " - check the container/object names",
+                503: " - the storlet failed or the engine is unavailable; try --log"}.get(
+                    exc.http_status or 0, "")
+        message = redact(f"{action} failed: {describe_client_error(exc)}{hint}", settings)
+        raise StorletMagicError(message, status=exc.http_status,
+                                transaction_id=exc.transaction_id) from None
+    except SettingsError as exc:
+        raise StorletMagicError(redact(str(exc), settings)) from None
+    except (requests.RequestException, OSError) as exc:
+        where = settings.describe() if settings else "Swift"
+        message = redact(f"{action} failed: cannot reach {where}: {type(exc).__name__}", settings)
+        raise StorletMagicError(message) from None
+
+
+# -- headers ----------------------------------------------------------------
+
+def invocation_headers(storlet: str, params: Mapping[str, str], *,
+                       extra: Sequence[SwiftPath] = (), byte_range: str | None = None,
+                       run_on_proxy: bool = False, generate_log: bool = False) -> dict[str, str]:
+    headers = {"X-Run-Storlet": storlet, **params_to_headers(params)}
+    if extra:
+        headers["X-Storlet-Extra-Resources"] = ",".join(str(p) for p in extra)
+    if byte_range:
+        headers["X-Storlet-Range"] = byte_range
+    if run_on_proxy:
+        headers["X-Storlet-Run-On-Proxy"] = ""
+    if generate_log:
+        headers["X-Storlet-Generate-Log"] = "True"
+    return headers
+
+
+def storlet_headers(main_class: str, dependencies: Sequence[str]) -> dict[str, str]:
+    headers = {
+        "X-Object-Meta-Storlet-Language": "python",
+        "X-Object-Meta-Storlet-Interface-Version": "1.0",
+        "X-Object-Meta-Storlet-Object-Metadata": "no",
+        "X-Object-Meta-Storlet-Main": main_class,
+        "Content-Type": "text/x-python",
+    }
+    if dependencies:
+        headers["X-Object-Meta-Storlet-Dependency"] = ",".join(dependencies)
+    return headers
+
+
+def upload_headers(container: str, name: str) -> dict[str, str]:
+    """Headers for ``%%uploadfile``: dependency objects need a version to be accepted."""
+    ctype = mimetypes.guess_type(name)[0] or "text/plain"
+    headers = {"Content-Type": ctype + ("; charset=utf-8" if ctype.startswith("text/") else "")}
+    if container == DEPENDENCY_CONTAINER:
+        headers["X-Object-Meta-Storlet-Dependency-Version"] = "1"
+    return headers
+
+
+# -- calls ------------------------------------------------------------------
+
+def upload_storlet(conn: swiftclient.Connection, source: str, *, name: str, main_class: str,
+                   dependencies: Sequence[str] = (), container: str = STORLET_CONTAINER) -> str:
+    """PUT a Python storlet's source with the storlet headers; returns its etag."""
+    return conn.put_object(container, name, source.encode("utf-8"),
+                           headers=storlet_headers(main_class, dependencies))
+
+
+def upload_text(conn: swiftclient.Connection, path: SwiftPath, text: str) -> dict[str, Any]:
+    response: dict[str, Any] = {}
+    conn.put_object(path.container, path.obj, text.encode("utf-8"),
+                    headers=upload_headers(path.container, path.obj), response_dict=response)
+    return response
+
+
+def invoke_get(conn: swiftclient.Connection, source: SwiftPath, headers: Mapping[str, str],
+               storlet: str) -> StorletResult:
+    response: dict[str, Any] = {}
+    resp_headers, body = conn.get_object(source.container, source.obj, resp_chunk_size=CHUNK,
+                                         headers=dict(headers), response_dict=response)
+    return StorletResult(response["status"], resp_headers, body, action="GET",
+                         storlet=storlet, target=str(source))
+
+
+def invoke_put(conn: swiftclient.Connection, local: Path, dest: SwiftPath,
+               headers: Mapping[str, str], storlet: str,
+               progress: Callable[[int], Reporter | None] | None = None) -> StorletResult:
+    """PUT a local file through a storlet (the stored object is its output)."""
+    size = local.stat().st_size
+    reporter = progress(size) if progress else None
+    response: dict[str, Any] = {}
+    with local.open("rb") as fileobj:
+        contents = ProgressReader(fileobj, size, reporter) if reporter else fileobj
+        conn.put_object(dest.container, dest.obj, contents, content_length=size,
+                        headers=dict(headers), response_dict=response)
+    return StorletResult(response["status"], response["headers"], action="PUT",
+                         storlet=storlet, target=str(dest))
+
+
+def invoke_copy(conn: swiftclient.Connection, source: SwiftPath, dest: SwiftPath,
+                headers: Mapping[str, str], storlet: str) -> StorletResult:
+    response: dict[str, Any] = {}
+    conn.copy_object(source.container, source.obj, destination=str(dest),
+                     headers=dict(headers), response_dict=response)
+    return StorletResult(response["status"], response["headers"], action="COPY",
+                         storlet=storlet, target=f"{source} -> {dest}")
+
+
+def stored_error(conn: swiftclient.Connection, dest: SwiftPath) -> str | None:
+    """The error a storlet recorded on a PUT/COPY output object, if any."""
+    return conn.head_object(dest.container, dest.obj).get(ERROR_HEADER)
+
+
+def log_names(storlet: str) -> tuple[str, ...]:
+    """Object names a storlet's log may have in the log container.
+
+    storlets 18.0.0 names it ``<storlet id>.log`` (``identity.py.log``); the
+    module name (``identity.log``) is what its documentation describes.
+    """
+    module = storlet.rsplit(".", 1)[0]
+    return (f"{storlet}.log", f"{module}.log")
+
+
+def read_log(conn: swiftclient.Connection, storlet: str,
+             container: str = LOG_CONTAINER) -> str | None:
+    """The last stored log of ``storlet``, or None if there is none."""
+    for name in log_names(storlet):
+        try:
+            _, body = conn.get_object(container, name)
+        except ClientException as exc:
+            if exc.http_status == 404:
+                continue
+            raise
+        return body.decode("utf-8", errors="replace")
+    return None
+
+
+def delete_log(conn: swiftclient.Connection, storlet: str, container: str = LOG_CONTAINER) -> None:
+    """Remove old logs so that a log read after an invocation is that invocation's."""
+    for name in log_names(storlet):
+        try:
+            conn.delete_object(container, name)
+        except ClientException as exc:
+            if exc.http_status != 404:
+                raise
+
+
+def list_storlets(conn: swiftclient.Connection, container: str = STORLET_CONTAINER) -> list[dict]:
+    """One row per storlet object: name, main, language, size, last_modified, dependencies."""
+    _, objects = conn.get_container(container, full_listing=True)
+    rows = []
+    for obj in objects:
+        meta = conn.head_object(container, obj["name"])
+        deps = meta.get(DEPENDENCY_HEADER, "")
+        rows.append({
+            "name": obj["name"],
+            "main": meta.get("x-object-meta-storlet-main", ""),
+            "language": meta.get("x-object-meta-storlet-language", ""),
+            "size": obj.get("bytes"),
+            "last_modified": obj.get("last_modified", "")[:19].replace("T", " "),
+            "dependencies": [d for d in deps.split(",") if d],
+        })
+    return rows
+
+
+def fetch_storlet(conn: swiftclient.Connection, storlet: str, directory: Path, *,
+                  container: str = STORLET_CONTAINER,
+                  dependency_container: str = DEPENDENCY_CONTAINER) -> str:
+    """Download a deployed storlet and its dependencies into ``directory``.
+
+    Returns its main class (``module.Class``) from the storlet object's metadata.
+    """
+    headers, body = conn.get_object(container, storlet)
+    (directory / storlet).write_bytes(body)
+    fetch_dependencies(conn, headers.get(DEPENDENCY_HEADER, "").split(","), directory,
+                       container=dependency_container)
+    return headers.get("x-object-meta-storlet-main", "")
+
+
+def fetch_dependencies(conn: swiftclient.Connection, names: Sequence[str], directory: Path, *,
+                       container: str = DEPENDENCY_CONTAINER) -> None:
+    for name in filter(None, (n.strip() for n in names)):
+        _, body = conn.get_object(container, name)
+        (directory / Path(name).name).write_bytes(body)
+
+
+def read_object(conn: swiftclient.Connection, path: SwiftPath) -> tuple[dict[str, str], bytes]:
+    headers, body = conn.get_object(path.container, path.obj)
+    return headers, body

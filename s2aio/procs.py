@@ -1,0 +1,114 @@
+"""Processes s2aio starts: pid files that record pid + start time.
+
+A pid file holds ``"<pid> <start time>"`` (field 22 of /proc/<pid>/stat), so
+``stop`` never signals a process that merely reused one of our pids.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Sequence
+
+
+def process_start_time(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    # The command name may hold spaces; fields after the last ')' are fixed.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def pid_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def read_pid_file(path: Path) -> int | None:
+    """The pid in ``path`` if that very process still runs, else None."""
+    try:
+        pid_text, _, start = path.read_text().partition(" ")
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    if pid_is_alive(pid) and process_start_time(pid) == start.strip():
+        return pid
+    return None
+
+
+def spawn(argv: Sequence[str], pid_file: Path, log_file: Path,
+          env: dict[str, str] | None = None) -> int:
+    """Start ``argv`` in its own session, output to ``log_file``; record its pid."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, close_fds=True,
+                                start_new_session=True, env=env)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{proc.pid} {process_start_time(proc.pid)}")
+    _children[proc.pid] = proc
+    return proc.pid
+
+
+# Popen objects of our own children, so that they can be reaped (no zombies).
+_children: dict[int, subprocess.Popen] = {}
+
+
+def _reap(pid: int) -> None:
+    proc = _children.pop(pid, None)
+    if proc is not None:
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def exited_early(pid: int) -> bool:
+    proc = _children.get(pid)
+    return proc is not None and proc.poll() is not None
+
+
+def stop_pid_file(pid_file: Path, timeout: float = 5.0) -> bool:
+    """End the process group recorded in ``pid_file``; True if one was running."""
+    pid = read_pid_file(pid_file)
+    found = pid is not None
+    if pid is not None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, sig)
+            except OSError:
+                break
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                _reap(pid)
+                if not pid_is_alive(pid) and not _group_alive(pid):
+                    break
+                time.sleep(0.02)
+            else:
+                continue
+            break
+    try:
+        pid_file.unlink()
+    except OSError:
+        pass
+    return found
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except OSError:
+        return False
+    return True
