@@ -21,8 +21,8 @@ import swiftclient
 
 from .discover import find_storlets, storlet_classes
 from .errors import DeployError
-from .objects import (Containers, DesiredObject, dependency_digest, differences, md5_hex, plan,
-                      storlet_headers, validate_storlet_name)
+from .objects import (Containers, DesiredObject, differences, plan, storlet_headers,
+                      validate_storlet_name)
 from .swift import head_container, head_object, storage_url, swift_errors
 
 __all__ = ["DeployReport", "Containers", "deploy", "check", "upload_storlet", "enable_account",
@@ -261,5 +261,3 @@ def upload_storlet(conn: swiftclient.Connection, path_or_source: str | bytes | o
     _put(conn, obj)
     return True
 
-
-__all__ += ["dependency_digest", "md5_hex"]

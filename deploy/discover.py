@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from .errors import DeployError
 
 __all__ = ["StorletSpec", "DEPENDENCY_KINDS", "find_storlets", "parse_storlet",
-           "parse_dependency_spec"]
+           "parse_dependency_spec", "storlet_classes"]
 
 DEPENDENCIES_NAME = "STORLET_DEPENDENCIES"
 DEPENDENCY_KINDS = ("package", "file", "repo")
@@ -47,6 +47,18 @@ def _is_storlet_call(node: ast.AST) -> bool:
 def _storlet_classes(tree: ast.Module) -> list[str]:
     return [node.name for node in tree.body
             if isinstance(node, ast.ClassDef) and any(_is_storlet_call(n) for n in node.body)]
+
+
+def _parse(source: bytes, label: str) -> ast.Module:
+    try:
+        return ast.parse(source, filename=label)
+    except SyntaxError as exc:
+        raise DeployError(f"{label}: syntax error at line {exc.lineno}: {exc.msg}") from None
+
+
+def storlet_classes(source: bytes, label: str = "<storlet>") -> list[str]:
+    """Names of the top-level classes in ``source`` that look like storlets."""
+    return _storlet_classes(_parse(source, label))
 
 
 def _dependencies_literal(tree: ast.Module, path: Path) -> dict[str, str]:
@@ -103,10 +115,7 @@ def parse_storlet(path: Path) -> StorletSpec | None:
     path = Path(path)
     if path.suffix != ".py" or path.name.startswith("_"):
         return None
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except SyntaxError as exc:
-        raise DeployError(f"{path.name}: syntax error at line {exc.lineno}: {exc.msg}") from None
+    tree = _parse(path.read_bytes(), path.name)
     classes = _storlet_classes(tree)
     if not classes:
         return None

@@ -24,27 +24,27 @@ log.addHandler(logging.NullHandler())
 BODY_EXCERPT = 200
 
 
-def _secrets(conn: swiftclient.Connection) -> SwiftSettings:
-    """A settings object holding the connection's secrets, for ``redact``."""
+def _preauth(conn: swiftclient.Connection) -> tuple[str | None, str | None]:
+    """(storage URL, token) given up front; swiftclient keeps them in os_options."""
     options = conn.os_options or {}
-    token = conn.token or conn.preauthtoken or options.get("auth_token")
-    return SwiftSettings(mode="token", key=conn.key or None, token=token or None)
+    return options.get("object_storage_url"), options.get("auth_token")
 
 
 def _redact_all(text: str, conn: swiftclient.Connection) -> str:
-    text = redact(text, _secrets(conn))
-    options = conn.os_options or {}
-    # The token and preauth token may differ after a re-auth: hide both.
-    for secret in (conn.preauthtoken, options.get("auth_token")):
-        if secret:
-            text = text.replace(secret, "***")
+    # The current token and the one given up front may differ: hide both.
+    for token in (conn.token, _preauth(conn)[1]):
+        text = redact(text, SwiftSettings(mode="token", key=conn.key or None, token=token or None))
     return text
+
+
+def _url(conn: swiftclient.Connection) -> str | None:
+    return conn.url or _preauth(conn)[0] or conn.authurl
 
 
 def describe_target(conn: swiftclient.Connection) -> str:
     """Who we talk to, without secrets: the auth URL and user, or the storage URL."""
-    if conn.preauthurl and (conn.preauthtoken or (conn.os_options or {}).get("auth_token")):
-        return f"the token for {conn.preauthurl}"
+    if not conn.authurl:
+        return f"the token for {_preauth(conn)[0] or conn.url}"
     return f"{conn.user} at {conn.authurl}"
 
 
@@ -60,8 +60,9 @@ def _client_message(exc: swiftclient.ClientException, conn: swiftclient.Connecti
                 "this; use an account admin (a reseller admin to enable storlets)")
     if exc.msg and exc.msg.startswith("Auth") and status != 401:
         return f"authentication request to {conn.authurl} failed ({status}): check the auth URL"
-    if status == 404 and where.rstrip("/").count("/") <= 2:
-        return f"account not found (404) at {conn.url or conn.preauthurl}: check the storage URL or project"
+    if status in (404, 410) and where.rstrip("/").count("/") <= 2:
+        return (f"account not found ({status}) at {_url(conn)}: check the storage URL "
+                "or project")
     body = exc.http_response_content
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
@@ -72,7 +73,7 @@ def _client_message(exc: swiftclient.ClientException, conn: swiftclient.Connecti
 
 
 def _network_message(exc: Exception, conn: swiftclient.Connection, action: str) -> str:
-    url = conn.url or conn.preauthurl or conn.authurl
+    url = _url(conn)
     if isinstance(exc, Timeout):
         reason = "timed out"
     elif "refused" in str(exc).lower():

@@ -17,7 +17,9 @@ import requests
 import swiftclient
 from swiftclient.exceptions import ClientException
 
+from deploy import api as deploy_api
 from deploy.connection import SettingsError, SwiftSettings, connect, redact, settings_from_env
+from deploy.errors import DeployError
 
 from .errors import StorletMagicError
 from .parsing import SwiftPath, params_to_headers
@@ -91,8 +93,8 @@ def swift_errors(action: str, settings: SwiftSettings | None) -> Iterator[None]:
         message = redact(f"{action} failed: {describe_client_error(exc)}{hint}", settings)
         raise StorletMagicError(message, status=exc.http_status,
                                 transaction_id=exc.transaction_id) from None
-    except SettingsError as exc:
-        raise StorletMagicError(redact(str(exc), settings)) from None
+    except (SettingsError, DeployError) as exc:
+        raise StorletMagicError(redact(f"{action} failed: {exc}", settings)) from None
     except (requests.RequestException, OSError) as exc:
         where = settings.describe() if settings else "Swift"
         message = redact(f"{action} failed: cannot reach {where}: {type(exc).__name__}", settings)
@@ -116,19 +118,6 @@ def invocation_headers(storlet: str, params: Mapping[str, str], *,
     return headers
 
 
-def storlet_headers(main_class: str, dependencies: Sequence[str]) -> dict[str, str]:
-    headers = {
-        "X-Object-Meta-Storlet-Language": "python",
-        "X-Object-Meta-Storlet-Interface-Version": "1.0",
-        "X-Object-Meta-Storlet-Object-Metadata": "no",
-        "X-Object-Meta-Storlet-Main": main_class,
-        "Content-Type": "text/x-python",
-    }
-    if dependencies:
-        headers["X-Object-Meta-Storlet-Dependency"] = ",".join(dependencies)
-    return headers
-
-
 def upload_headers(container: str, name: str) -> dict[str, str]:
     """Headers for ``%%uploadfile``: dependency objects need a version to be accepted."""
     ctype = mimetypes.guess_type(name)[0] or "text/plain"
@@ -141,10 +130,14 @@ def upload_headers(container: str, name: str) -> dict[str, str]:
 # -- calls ------------------------------------------------------------------
 
 def upload_storlet(conn: swiftclient.Connection, source: str, *, name: str, main_class: str,
-                   dependencies: Sequence[str] = (), container: str = STORLET_CONTAINER) -> str:
-    """PUT a Python storlet's source with the storlet headers; returns its etag."""
-    return conn.put_object(container, name, source.encode("utf-8"),
-                           headers=storlet_headers(main_class, dependencies))
+                   dependencies: Sequence[str] = (), container: str = STORLET_CONTAINER) -> bool:
+    """PUT a Python storlet's source with the storlet headers (the deploy command's way).
+
+    Returns False if Swift already had this exact storlet.
+    """
+    return deploy_api.upload_storlet(conn, source.encode("utf-8"), name=name,
+                                     main_class=main_class, dependencies=tuple(dependencies),
+                                     container=container)
 
 
 def upload_text(conn: swiftclient.Connection, path: SwiftPath, text: str) -> dict[str, Any]:
@@ -163,10 +156,10 @@ def invoke_get(conn: swiftclient.Connection, source: SwiftPath, headers: Mapping
                          storlet=storlet, target=str(source))
 
 
-def invoke_put(conn: swiftclient.Connection, local: Path, dest: SwiftPath,
-               headers: Mapping[str, str], storlet: str,
-               progress: Callable[[int], Reporter | None] | None = None) -> StorletResult:
-    """PUT a local file through a storlet (the stored object is its output)."""
+def put_file(conn: swiftclient.Connection, local: Path, dest: SwiftPath,
+             headers: Mapping[str, str],
+             progress: Callable[[int], Reporter | None] | None = None) -> dict[str, Any]:
+    """PUT a local file, streamed, with a progress bar when it is large."""
     size = local.stat().st_size
     reporter = progress(size) if progress else None
     response: dict[str, Any] = {}
@@ -174,6 +167,19 @@ def invoke_put(conn: swiftclient.Connection, local: Path, dest: SwiftPath,
         contents = ProgressReader(fileobj, size, reporter) if reporter else fileobj
         conn.put_object(dest.container, dest.obj, contents, content_length=size,
                         headers=dict(headers), response_dict=response)
+    return response
+
+
+def upload_file(conn: swiftclient.Connection, dest: SwiftPath, local: Path,
+                progress: Callable[[int], Reporter | None] | None = None) -> dict[str, Any]:
+    return put_file(conn, local, dest, upload_headers(dest.container, dest.obj), progress)
+
+
+def invoke_put(conn: swiftclient.Connection, local: Path, dest: SwiftPath,
+               headers: Mapping[str, str], storlet: str,
+               progress: Callable[[int], Reporter | None] | None = None) -> StorletResult:
+    """PUT a local file through a storlet (the stored object is its output)."""
+    response = put_file(conn, local, dest, headers, progress)
     return StorletResult(response["status"], response["headers"], action="PUT",
                          storlet=storlet, target=str(dest))
 

@@ -1,0 +1,322 @@
+"""What each magic does, given its parsed arguments.
+
+The ``Magics`` class only declares arguments and calls these; here parsing
+helpers, Swift calls, local runs and result objects are put together.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, MutableMapping
+
+from . import local, swiftio
+from .errors import StorletMagicError
+from .parsing import (SwiftPath, check_variable_name, local_file, parse_dependencies,
+                      parse_input, parse_module_class, parse_param_pairs, parse_range,
+                      parse_swift_path, params_from_namespace, split_container_object,
+                      storlet_object_name, PATH_PREFIX)
+from .progress import Reporter, reporter_for
+from .render import ERROR_HEADER
+from .result import StorletLog, StorletResult, StorletTable
+
+
+@dataclasses.dataclass
+class Context:
+    """What commands need from the shell: its namespace, a Swift session, output kind."""
+
+    user_ns: MutableMapping[str, Any]
+    session: swiftio.Session
+    html: bool = False
+    print: Callable[[str], None] = print
+
+    def swift(self, action: str) -> Any:
+        return swiftio.swift_errors(action, self.session.settings)
+
+    def progress(self, label: str) -> Callable[[int], Reporter | None]:
+        return lambda total: reporter_for(label, total, html=self.html)
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+    """Options shared by the invoking magics."""
+
+    params: dict[str, str]
+    extra: tuple[SwiftPath, ...]
+    byte_range: str | None
+    run_on_proxy: bool
+    log: bool
+
+    def headers(self, storlet: str) -> dict[str, str]:
+        return swiftio.invocation_headers(
+            storlet, self.params, extra=self.extra, byte_range=self.byte_range,
+            run_on_proxy=self.run_on_proxy, generate_log=self.log)
+
+
+def invocation(args: Any, user_ns: MutableMapping[str, Any]) -> Invocation:
+    params = params_from_namespace(user_ns, args.i) if getattr(args, "i", None) else {}
+    params.update(parse_param_pairs(getattr(args, "param", None)))
+    extra = tuple(parse_swift_path(e, "--extra") for e in getattr(args, "extra", None) or ())
+    return Invocation(params=params, extra=extra, byte_range=parse_range(getattr(args, "range", None)),
+                      run_on_proxy=bool(getattr(args, "run_on_proxy", False)),
+                      log=bool(getattr(args, "log", False)))
+
+
+def output_name(args: Any, required: bool = False) -> str | None:
+    if args.o is None and not required:
+        return None
+    return check_variable_name(args.o, "-o")
+
+
+def deliver(ctx: Context, result: StorletResult, name: str | None) -> StorletResult | None:
+    """Store the result (if ``-o``), then fail on a storlet error document."""
+    if name:
+        ctx.user_ns[name] = result
+    error = result.headers.get(ERROR_HEADER)
+    if error:
+        kept = f"; the result is in {name}" if name else ""
+        raise StorletMagicError(
+            f"storlet {result.storlet} reported an error on {result.action} {result.target}: "
+            f"{error} (status {result.status}, transaction {result.transaction_id or 'local'}){kept}",
+            status=result.status, transaction_id=result.transaction_id)
+    return None if name else result
+
+
+def attach_log(ctx: Context, result: StorletResult, inv: Invocation) -> None:
+    if not inv.log:
+        return
+    result.content  # the engine stores the log once the storlet is done
+    with ctx.swift(f"reading the log of {result.storlet}"):
+        result.log = swiftio.read_log(ctx.session.connection(), result.storlet)
+    if result.log is None:
+        ctx.print(f"No log was stored for {result.storlet}: the cluster's storlets middleware "
+                  "needs the X-Storlet-Generate-Log fix (see ipython_ext docs).")
+
+
+def check_stored_output(ctx: Context, result: StorletResult, dest: SwiftPath) -> None:
+    """PUT/COPY outputs carry a storlet's error in the stored object's metadata."""
+    with ctx.swift(f"checking {dest}"):
+        error = swiftio.stored_error(ctx.session.connection(), dest)
+    if error:
+        result.headers[ERROR_HEADER] = error
+
+
+# -- magics -------------------------------------------------------------------
+
+def storletapp(ctx: Context, args: Any, cell: str) -> StorletResult | None:
+    module, _ = parse_module_class(args.module_class)
+    name = f"{module}.py"
+    dependencies = parse_dependencies(args.dependencies)
+    out = output_name(args)
+    if not (args.with_invoke or args.local) and (args.input or out):
+        raise StorletMagicError("--input and -o need --with-invoke (run in Swift) or --local")
+    if args.local:
+        inv = invocation(args, ctx.user_ns)
+        source = parse_input(args.input)
+        result = run_local(ctx, cell, args.module_class, source, inv, dependencies, name)
+        return present(ctx, args, result, out)
+    if args.with_invoke and not args.input:
+        raise StorletMagicError("--with-invoke needs --input path:/<container>/<object> to run the app")
+    inv = invocation(args, ctx.user_ns) if args.with_invoke else None
+    source = parse_swift_path(args.input) if args.with_invoke else None
+    conn = None
+    with ctx.swift(f"uploading storlet /{args.container}/{name}"):
+        conn = ctx.session.connection()
+        swiftio.upload_storlet(conn, cell, name=name, main_class=args.module_class,
+                               dependencies=dependencies, container=args.container)
+    ctx.print(f"Upload storlets succeeded /{args.container}/{name}")
+    ctx.print(f"Example command `swift download <container> <object> -H X-Run-Storlet:{name}`")
+    if inv is None or source is None:
+        return None
+    with ctx.swift(f"running {name} on GET {source}"):
+        result = swiftio.invoke_get(conn, source, inv.headers(name), name)
+        result.content
+    attach_log(ctx, result, inv)
+    ctx.print("Invocation Complete")
+    return present(ctx, args, result, out)
+
+
+def present(ctx: Context, args: Any, result: StorletResult, out: str | None) -> StorletResult | None:
+    if args.print_result:
+        ctx.print("Result Content:")
+        ctx.print(result.text)
+    shown = deliver(ctx, result, out)
+    return None if args.print_result else shown
+
+
+def run_local(ctx: Context, source_code: str, main_class: str, source: SwiftPath | Path,
+              inv: Invocation, dependencies: tuple[str, ...], storlet: str) -> StorletResult:
+    """Run a storlet in-process on a local file or a Swift object."""
+    with tempfile.TemporaryDirectory(prefix="storlet-local-") as tmp:
+        directory = Path(tmp)
+        data, metadata, extra = local_inputs(ctx, source, inv, dependencies, directory)
+        return local.run(source_code, main_class, data, params=inv.params, metadata=metadata,
+                         extra=extra, dependencies_dir=directory, storlet=storlet,
+                         target=str(source))
+
+
+def local_inputs(ctx: Context, source: SwiftPath | Path, inv: Invocation,
+                 dependencies: tuple[str, ...], directory: Path):
+    with ctx.swift("fetching inputs for the local run"):
+        if isinstance(source, Path):
+            data, metadata = source.read_bytes(), {}
+        else:
+            data, metadata = read_with_metadata(ctx, source)
+        extra = [read_with_metadata(ctx, p) for p in inv.extra]
+        if dependencies:
+            swiftio.fetch_dependencies(ctx.session.connection(), dependencies, directory)
+    return local.apply_range(data, inv.byte_range), metadata, extra
+
+
+def read_with_metadata(ctx: Context, path: SwiftPath) -> tuple[bytes, dict[str, str]]:
+    headers, body = swiftio.read_object(ctx.session.connection(), path)
+    prefix = "x-object-meta-"
+    return body, {k[len(prefix):]: v for k, v in headers.items() if k.startswith(prefix)}
+
+
+def get(ctx: Context, args: Any) -> StorletResult | None:
+    out = output_name(args)
+    storlet = required_storlet(args)
+    source = parse_swift_path(args.input)
+    inv = invocation(args, ctx.user_ns)
+    if args.local:
+        with tempfile.TemporaryDirectory(prefix="storlet-local-") as tmp:
+            with ctx.swift(f"fetching storlet {storlet}"):
+                main = swiftio.fetch_storlet(ctx.session.connection(), storlet, Path(tmp))
+            code = (Path(tmp) / storlet).read_text(encoding="utf-8")
+            data, metadata, extra = local_inputs(ctx, source, inv, (), Path(tmp))
+            result = local.run(code, main, data, params=inv.params, metadata=metadata, extra=extra,
+                               dependencies_dir=Path(tmp), storlet=storlet, target=str(source))
+        return deliver(ctx, result, out)
+    with ctx.swift(f"running {storlet} on GET {source}"):
+        result = swiftio.invoke_get(ctx.session.connection(), source, inv.headers(storlet), storlet)
+        result.peek()  # a storlet failure shows up now, not on a later read
+    attach_log(ctx, result, inv)
+    return deliver(ctx, result, out)
+
+
+def put(ctx: Context, args: Any) -> StorletResult | None:
+    out = output_name(args)
+    storlet = required_storlet(args)
+    if args.input and args.input.startswith(PATH_PREFIX):
+        raise StorletMagicError("%put uploads a local file: --input takes a local path "
+                                "(use %copy for path:/<container>/<object>)")
+    local_path = local_file(args.input)
+    dest = parse_swift_path(args.output, "--output")
+    inv = invocation(args, ctx.user_ns)
+    with ctx.swift(f"running {storlet} on PUT {dest}"):
+        result = swiftio.invoke_put(ctx.session.connection(), local_path, dest,
+                                    inv.headers(storlet), storlet,
+                                    progress=ctx.progress(f"PUT {dest}"))
+    check_stored_output(ctx, result, dest)
+    attach_log(ctx, result, inv)
+    return deliver(ctx, result, out)
+
+
+def copy(ctx: Context, args: Any) -> StorletResult | None:
+    out = output_name(args)
+    storlet = required_storlet(args)
+    source = parse_swift_path(args.input)
+    dest = parse_swift_path(args.output, "--output")
+    inv = invocation(args, ctx.user_ns)
+    with ctx.swift(f"running {storlet} on COPY {source} to {dest}"):
+        result = swiftio.invoke_copy(ctx.session.connection(), source, dest,
+                                     inv.headers(storlet), storlet)
+    check_stored_output(ctx, result, dest)
+    attach_log(ctx, result, inv)
+    return deliver(ctx, result, out)
+
+
+def required_storlet(args: Any) -> str:
+    if not args.storlet:
+        raise StorletMagicError("--storlet is required: add --storlet NAME.py (see %storlets)")
+    return storlet_object_name(args.storlet)
+
+
+def uploadfile(ctx: Context, args: Any, cell: str | None) -> None:
+    target = args.container_obj
+    path = (parse_swift_path(target, "target") if target.startswith(PATH_PREFIX)
+            else split_container_object(target, "target"))
+    if cell is None:
+        source = local_file(args.local_file, "LOCAL_FILE")
+        with ctx.swift(f"uploading {source.name} to {path}"):
+            swiftio.upload_file(ctx.session.connection(), path, source,
+                                progress=ctx.progress(f"PUT {path}"))
+        ctx.print(f"Uploaded {source} to {path} ({source.stat().st_size} bytes)")
+        return
+    if args.local_file:
+        raise StorletMagicError("%%uploadfile uploads the cell: give only container/object")
+    with ctx.swift(f"uploading the cell to {path}"):
+        swiftio.upload_text(ctx.session.connection(), path, cell)
+    ctx.print(f"Uploaded the cell to {path} ({len(cell.encode('utf-8'))} bytes)")
+
+
+def storlets(ctx: Context, args: Any) -> StorletTable | None:
+    with ctx.swift(f"listing container {args.container}"):
+        table = StorletTable(swiftio.list_storlets(ctx.session.connection(), args.container),
+                             args.container)
+    if args.o:
+        ctx.user_ns[check_variable_name(args.o)] = table
+        return None
+    return table
+
+
+def storlet_log(ctx: Context, args: Any) -> StorletLog | None:
+    storlet = storlet_object_name(args.storlet)
+    with ctx.swift(f"reading the log of {storlet}"):
+        text = swiftio.read_log(ctx.session.connection(), storlet, args.container)
+    if text is None:
+        raise StorletMagicError(
+            f"no log stored for {storlet} in container {args.container!r}: "
+            f"invoke it with --log first (e.g. %get --storlet {storlet} --input path:/c/o --log -o r)")
+    log = StorletLog(text)
+    log.storlet = storlet
+    if args.o:
+        ctx.user_ns[check_variable_name(args.o)] = log
+        return None
+    return log
+
+
+def storlet_auth(ctx: Context, args: Any, cell: str | None,
+                 environ: MutableMapping[str, str] = os.environ) -> None:
+    """Show who the magics authenticate as; load ``s2aio env`` output if given."""
+    text = cell
+    if args.env_file:
+        text = local_file(args.env_file, "--env-file").read_text(encoding="utf-8")
+    if text:
+        for name, value in parse_env_lines(text).items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
+    ctx.session.close()
+    with ctx.swift("authenticating"):
+        conn = ctx.session.connection()
+        url, _ = conn.get_auth()
+    ctx.print(f"Swift: {ctx.session.settings.describe()}; storage URL {url}")
+
+
+def parse_env_lines(text: str) -> dict[str, str | None]:
+    """``export K=V`` / ``K=V`` / ``unset K ...`` lines (the output of ``s2aio env``)."""
+    changes: dict[str, str | None] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            raise StorletMagicError(f"line {number} of the environment text is not shell syntax") from None
+        if not words:
+            continue
+        if words[0] == "unset":
+            changes.update(dict.fromkeys(words[1:]))
+            continue
+        if words[0] == "export":
+            words = words[1:]
+        for word in words:
+            name, sep, value = word.partition("=")
+            if not sep or not name.isidentifier():
+                raise StorletMagicError(
+                    f"line {number}: expected export NAME=VALUE (the output of `s2aio env`)")
+            changes[name] = value
+    return changes

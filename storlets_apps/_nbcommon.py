@@ -1,0 +1,312 @@
+"""Shared helpers for the notebook storlets (uploaded as a dependency).
+
+Never deployed as a storlet itself (its name starts with ``_``): the deploy
+command uploads it beside every storlet that lists it in its
+``STORLET_DEPENDENCIES`` as ``"_nbcommon.py": "repo:_nbcommon.py"``.
+
+Standard library only. It holds what every notebook storlet does the same way:
+budgets (``max_bytes``, ``max_seconds``), reading an input under the size
+budget, parsing a notebook with clear errors, and the guarded ``__call__``
+skeleton that turns any user-level problem into a JSON error document plus
+``Nb-Error`` metadata instead of raising (the engine would answer a bare 503).
+"""
+
+import json
+import os
+import sys
+import time
+
+DEFAULT_MAX_BYTES = 64 << 20        # 64 MiB per input
+HARD_MAX_BYTES = 1 << 30            # no parameter can lift the size budget above 1 GiB
+DEFAULT_MAX_SECONDS = 30.0
+HARD_MAX_SECONDS = 300.0
+READ_CHUNK = 1 << 20
+# The engine reads the metadata JSON with one 4096-byte read: stay well below.
+MAX_DETAIL_CHARS = 300
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+class NotebookProblem(Exception):
+    """A user-level problem with an input or a parameter.
+
+    Raised inside a storlet and caught by :func:`run_guarded`, which turns it
+    into an error document; it never leaves the storlet.
+    """
+
+    def __init__(self, code, detail):
+        super().__init__("%s: %s" % (code, detail))
+        self.code = code
+        self.detail = detail
+
+
+class Budget(object):
+    """Size and time budget of one invocation."""
+
+    def __init__(self, max_bytes=DEFAULT_MAX_BYTES, max_seconds=DEFAULT_MAX_SECONDS):
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
+        self.deadline = time.monotonic() + max_seconds
+
+    @classmethod
+    def from_params(cls, params):
+        return cls(
+            int_param(params, "max_bytes", DEFAULT_MAX_BYTES, 1, HARD_MAX_BYTES),
+            float_param(params, "max_seconds", DEFAULT_MAX_SECONDS, 0.001, HARD_MAX_SECONDS),
+        )
+
+    def check(self):
+        """Raise a ``time_budget_exceeded`` problem once the deadline passed."""
+        if time.monotonic() > self.deadline:
+            raise NotebookProblem(
+                "time_budget_exceeded",
+                "the work took more than max_seconds=%g; raise max_seconds or "
+                "send a smaller notebook" % self.max_seconds,
+            )
+
+
+def int_param(params, name, default, low, high):
+    return _number_param(params, name, default, low, high, int)
+
+
+def float_param(params, name, default, low, high):
+    return _number_param(params, name, default, low, high, float)
+
+
+def _number_param(params, name, default, low, high, kind):
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise NotebookProblem("bad_parameter", "%s must be a number, got %r" % (name, raw))
+    if not low <= value <= high:
+        raise NotebookProblem(
+            "bad_parameter", "%s must be between %s and %s, got %s" % (name, low, high, raw))
+    return value
+
+
+def choice_param(params, name, choices, default):
+    value = params.get(name) or default
+    if value not in choices:
+        raise NotebookProblem(
+            "bad_parameter",
+            "%s must be one of %s, got %r" % (name, ", ".join(choices), value))
+    return value
+
+
+def read_upto(in_file, limit, budget=None):
+    """Read at most ``limit + 1`` bytes: (chunks, complete).
+
+    ``complete`` is False when the input is longer than ``limit``; the caller
+    may then stream the rest (stamp mode) or refuse it.
+    """
+    chunks = []
+    total = 0
+    while total <= limit:
+        chunk = in_file.read(min(READ_CHUNK, limit + 1 - total))
+        if not chunk:
+            return chunks, True
+        total += len(chunk)
+        chunks.append(chunk)
+        if budget is not None:
+            budget.check()
+    return chunks, False
+
+
+def read_input(in_file, budget):
+    """All bytes of one input, or a ``too_large`` problem past ``max_bytes``.
+
+    Stops reading as soon as the budget is exceeded, so a 200 MB object costs
+    at most ``max_bytes`` of memory.
+    """
+    chunks, complete = read_upto(in_file, budget.max_bytes, budget)
+    if not complete:
+        raise NotebookProblem(
+            "too_large",
+            "input is larger than max_bytes=%d; raise max_bytes (up to %d) "
+            "or send a smaller notebook" % (budget.max_bytes, HARD_MAX_BYTES))
+    return b"".join(chunks)
+
+
+def parse_notebook(data):
+    """Decode and parse notebook bytes; a clear problem for each bad input."""
+    if not data:
+        raise NotebookProblem("empty", "the input is empty, not a notebook")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotebookProblem(
+            "not_utf8", "input is not UTF-8 text (bad byte at offset %d)" % exc.start)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        nb = json.loads(text)
+    except RecursionError:
+        raise NotebookProblem("invalid_json", "JSON nested too deeply")
+    except ValueError as exc:
+        where = "line %d column %d" % (exc.lineno, exc.colno)
+        if exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip()):
+            raise NotebookProblem(
+                "truncated_json",
+                "JSON ends early (%s, %s): the notebook is truncated" % (exc.msg, where))
+        raise NotebookProblem("invalid_json", "not valid JSON: %s (%s)" % (exc.msg, where))
+    if not isinstance(nb, dict) or "nbformat" not in nb:
+        raise NotebookProblem(
+            "not_a_notebook",
+            "JSON is a %s without an 'nbformat' key, not a notebook" % type(nb).__name__)
+    return nb
+
+
+def notebook_version(nb):
+    """(major, minor) as nbformat reads them; a problem if they are not integers."""
+    major = nb.get("nbformat", 1)
+    minor = nb.get("nbformat_minor", 0)
+    if not (_is_int(major) and _is_int(minor)):
+        raise NotebookProblem(
+            "unknown_version",
+            "nbformat/nbformat_minor must be integers, got %r/%r" % (major, minor))
+    return major, minor
+
+
+def require_v4(nb):
+    """The version of a notebook this code can summarise/diff (nbformat 4.x)."""
+    major, minor = notebook_version(nb)
+    if major != 4:
+        raise NotebookProblem(
+            "unknown_version",
+            "nbformat %s.%s is not supported here; only nbformat 4 notebooks are "
+            "(upgrade it with 'jupyter nbconvert --to notebook')" % (major, minor))
+    if not isinstance(nb.get("cells"), list):
+        raise NotebookProblem("not_a_notebook", "'cells' is missing or not a list")
+    return major, minor
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_json_mime(mime):
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json"))
+
+
+def _join_bundle(bundle):
+    if not isinstance(bundle, dict):
+        return
+    for key, value in list(bundle.items()):
+        if (not _is_json_mime(key) and isinstance(value, list)
+                and all(isinstance(line, str) for line in value)):
+            bundle[key] = "".join(value)
+
+
+def in_memory_form(nb):
+    """The notebook as ``nbformat.reads(..., as_version=4)`` holds it (in place).
+
+    Multi-line fields joined into strings and transient keys dropped, so that
+    diffs computed here apply to what nbformat/nbdime read.
+    """
+    meta = nb.get("metadata")
+    if isinstance(meta, dict):
+        for key in ("orig_nbformat", "orig_nbformat_minor", "signature"):
+            meta.pop(key, None)
+    for cell in nb.get("cells") or ():
+        if not isinstance(cell, dict):
+            continue
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+        if isinstance(cell.get("metadata"), dict):
+            cell["metadata"].pop("trusted", None)
+        attachments = cell.get("attachments")
+        if isinstance(attachments, dict):
+            for bundle in attachments.values():
+                _join_bundle(bundle)
+        if cell.get("cell_type") == "code" and isinstance(cell.get("outputs"), list):
+            for output in cell["outputs"]:
+                if not isinstance(output, dict):
+                    continue
+                kind = output.get("output_type", "")
+                if kind in ("execute_result", "display_data"):
+                    _join_bundle(output.get("data"))
+                elif kind and isinstance(output.get("text"), list):
+                    output["text"] = "".join(output["text"])
+    return nb
+
+
+def source_text(cell):
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    if isinstance(source, list):
+        return "".join(s for s in source if isinstance(s, str))
+    return source if isinstance(source, str) else ""
+
+
+def dependency_path(name, here):
+    """Where an uploaded dependency is: beside the storlet, else on sys.path.
+
+    The engine copies dependencies next to the storlet module; the local
+    harness puts its ``dependencies_dir`` on ``sys.path``.
+    """
+    candidates = [here] + [p for p in sys.path if p and os.path.isdir(p)]
+    for folder in candidates:
+        path = os.path.join(folder, name)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def header_safe(text, limit=MAX_DETAIL_CHARS):
+    """One printable ASCII line: metadata becomes HTTP headers."""
+    text = str(text).encode("ascii", "backslashreplace").decode("ascii")
+    text = "".join(ch if " " <= ch <= "~" else " " for ch in text)
+    return text[:limit]
+
+
+def error_document(code, detail, **extra):
+    doc = {"error": code, "detail": detail}
+    doc.update(extra)
+    return json.dumps(doc, sort_keys=True).encode("utf-8")
+
+
+def error_metadata(code, detail):
+    return {
+        "Nb-Error": header_safe(code, 64),
+        "Nb-Error-Detail": header_safe(detail),
+        "Content-Type": JSON_TYPE,
+    }
+
+
+def run_guarded(logger, in_files, out_files, compute):
+    """The ``__call__`` skeleton shared by the notebook storlets.
+
+    ``compute()`` returns ``(metadata, body_bytes)``. A :class:`NotebookProblem`
+    becomes an error document; any other exception too (logged), because a
+    raising storlet only gives the client a bare 503. Metadata is set once,
+    before the single write, and every file is closed.
+    """
+    out = out_files[0]
+    try:
+        try:
+            metadata, body = compute()
+        except NotebookProblem as problem:
+            metadata = error_metadata(problem.code, problem.detail)
+            body = error_document(problem.code, problem.detail)
+        except MemoryError:
+            detail = "out of memory; send a smaller notebook or lower max_bytes"
+            metadata = error_metadata("out_of_memory", detail)
+            body = error_document("out_of_memory", detail)
+        except Exception as exc:  # a bug here must still not crash the request
+            logger.error("internal error: %s: %s" % (type(exc).__name__, header_safe(exc)))
+            detail = "%s: %s" % (type(exc).__name__, header_safe(exc))
+            metadata = error_metadata("internal_error", detail)
+            body = error_document("internal_error", detail)
+        out.set_metadata(metadata)
+        out.write(body)
+    finally:
+        for f in in_files:
+            if not f.closed:
+                f.close()
+        out.close()
+
+
+def json_body(doc):
+    return json.dumps(doc, sort_keys=False, ensure_ascii=False).encode("utf-8")

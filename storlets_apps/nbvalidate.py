@@ -1,0 +1,144 @@
+"""Notebook validation storlet: the official nbformat schemas, next to the data.
+
+Input: one notebook. Parameters (query string or ``X-Storlet-Parameter-N``):
+
+- ``mode=report`` (default): the output is a JSON report
+  ``{valid, nbformat, nbformat_minor, schema, error_count, errors: [{path, message}],
+  truncated, warnings}``; metadata as below, ``Content-Type: application/json``.
+- ``mode=stamp`` (PUT, GET or COPY): the output bytes are the input bytes,
+  unchanged, and the metadata says the verdict. Swift returns/stores them as
+  ``X-Object-Meta-Nb-Valid: yes|no|unknown`` (``unknown`` only when the size or
+  time budget stopped the check), ``...-Nb-Error-Count``, ``...-Nb-Nbformat``
+  (e.g. ``4.5``), ``...-Nb-Schema`` (schema file used) and, for an invalid
+  notebook, ``...-Nb-First-Error``. Never changes or loses the data, even for
+  input that is not a notebook at all.
+- ``max_errors`` (default 50): errors listed in a report.
+- ``max_bytes`` (default 64 MiB, at most 1 GiB) and ``max_seconds`` (default
+  30): the budgets. A larger input gets a ``too_large`` result (report) or
+  ``Nb-Valid: unknown`` (stamp) without being read past the budget.
+
+The verdict equals ``nbformat.validate`` on a copy of the notebook (see
+``_nbschema``). Input that cannot be checked (truncated JSON, bytes that are
+not UTF-8, JSON that is not a notebook, an unknown nbformat version) gives a
+JSON error document ``{"error", "detail"}`` in report mode, and in both modes
+``Nb-Valid: no`` plus ``Nb-Error``/``Nb-Error-Detail`` metadata.
+"""
+
+try:
+    import _nbcommon
+    import _nbschema
+except ImportError:  # imported from the repository (local harness, tests)
+    from storlets_apps import _nbcommon, _nbschema
+
+STORLET_DEPENDENCIES = {
+    "_nbcommon.py": "repo:_nbcommon.py",
+    "_nbschema.py": "repo:_nbschema.py",
+    "fastjsonschema.zip": "package:fastjsonschema",
+    "nbformat.v3.schema.json": "file:nbformat/v3/nbformat.v3.schema.json",
+    "nbformat.v4.0.schema.json": "file:nbformat/v4/nbformat.v4.0.schema.json",
+    "nbformat.v4.1.schema.json": "file:nbformat/v4/nbformat.v4.1.schema.json",
+    "nbformat.v4.2.schema.json": "file:nbformat/v4/nbformat.v4.2.schema.json",
+    "nbformat.v4.3.schema.json": "file:nbformat/v4/nbformat.v4.3.schema.json",
+    "nbformat.v4.4.schema.json": "file:nbformat/v4/nbformat.v4.4.schema.json",
+    "nbformat.v4.5.schema.json": "file:nbformat/v4/nbformat.v4.5.schema.json",
+    "nbformat.v4.schema.json": "file:nbformat/v4/nbformat.v4.schema.json",
+}
+
+MODES = ("report", "stamp")
+# Problems that mean "not checked" rather than "checked and invalid".
+UNCHECKED = ("too_large", "time_budget_exceeded", "bad_parameter", "dependency_missing",
+             "internal_error", "out_of_memory")
+
+
+def verdict_metadata(report):
+    """Metadata keys for a report (Swift prefixes them with X-Object-Meta-)."""
+    md = {
+        "Nb-Valid": "yes" if report["valid"] else "no",
+        "Nb-Error-Count": str(report["error_count"]) + ("+" if report["truncated"] else ""),
+        "Nb-Nbformat": "%s.%s" % (report["nbformat"], report["nbformat_minor"]),
+        "Nb-Schema": report["schema"],
+    }
+    if report["errors"]:
+        first = report["errors"][0]
+        md["Nb-First-Error"] = _nbcommon.header_safe(
+            "%s: %s" % (first["path"] or "notebook", first["message"]), 200)
+    return md
+
+
+def problem_metadata(problem):
+    md = _nbcommon.error_metadata(problem.code, problem.detail)
+    md["Nb-Valid"] = "unknown" if problem.code in UNCHECKED else "no"
+    return md
+
+
+def validate_bytes(data, max_errors, budget):
+    """The report for notebook bytes; raises NotebookProblem for unreadable input."""
+    nb = _nbcommon.parse_notebook(data)
+    budget.check()
+    return _nbschema.check(nb, max_errors=max_errors, budget=budget)
+
+
+class ValidateStorlet(object):
+    def __init__(self, logger):
+        self.logger = logger
+
+    def __call__(self, in_files, out_files, params):
+        if params.get("mode") == "stamp":
+            self._stamp(in_files, out_files, params)
+        else:
+            _nbcommon.run_guarded(
+                self.logger, in_files, out_files, lambda: self._report(in_files[0], params))
+
+    def _report(self, in_file, params):
+        _nbcommon.choice_param(params, "mode", MODES, "report")
+        budget = _nbcommon.Budget.from_params(params)
+        max_errors = _nbcommon.int_param(
+            params, "max_errors", _nbschema.DEFAULT_MAX_ERRORS, 1, 10000)
+        try:
+            report = validate_bytes(_nbcommon.read_input(in_file, budget), max_errors, budget)
+        except _nbcommon.NotebookProblem as problem:
+            md = problem_metadata(problem)
+            return md, _nbcommon.error_document(problem.code, problem.detail)
+        md = verdict_metadata(report)
+        md["Content-Type"] = _nbcommon.JSON_TYPE
+        return md, _nbcommon.json_body(report)
+
+    def _stamp(self, in_files, out_files, params):
+        """Pass the bytes through unchanged whatever happens; verdict in metadata."""
+        in_file, out = in_files[0], out_files[0]
+        try:
+            try:
+                budget, param_problem = _nbcommon.Budget.from_params(params), None
+            except _nbcommon.NotebookProblem as problem:
+                budget, param_problem = _nbcommon.Budget(), problem
+            chunks, complete = _nbcommon.read_upto(in_file, budget.max_bytes)
+            try:
+                if param_problem is not None:
+                    raise param_problem
+                if not complete:
+                    raise _nbcommon.NotebookProblem(
+                        "too_large", "larger than max_bytes=%d: not checked" % budget.max_bytes)
+                md = verdict_metadata(validate_bytes(b"".join(chunks), 1, budget))
+            except _nbcommon.NotebookProblem as problem:
+                md = problem_metadata(problem)
+            except Exception as exc:  # never lose the data over a bug here
+                self.logger.error("stamp failed: %s" % _nbcommon.header_safe(exc))
+                md = problem_metadata(_nbcommon.NotebookProblem("internal_error", str(exc)))
+            out.set_metadata(md)
+            for chunk in chunks:
+                out.write(chunk)
+            if not complete:
+                self._copy_rest(in_file, out)
+        finally:
+            for f in in_files:
+                if not f.closed:
+                    f.close()
+            out.close()
+
+    @staticmethod
+    def _copy_rest(in_file, out):
+        while True:
+            chunk = in_file.read(_nbcommon.READ_CHUNK)
+            if not chunk:
+                return
+            out.write(chunk)

@@ -1,0 +1,131 @@
+"""Checkpoints kept in Swift (never on the Jupyter server's disk).
+
+Several per file, as server-side copies in the auxiliary container under
+``checkpoints/<object name>/.~ckpt/<id>``. The id encodes its creation time, so a
+listing alone gives ``last_modified`` (no request per checkpoint). Renames and
+deletes of files and whole directories carry their checkpoints along.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
+from tornado import web
+from traitlets import Int
+
+from .store import CKPT_SEP, Store, rekey
+
+ID_TIME_FORMAT = "%Y%m%dT%H%M%S%f"  # ids must match jupyter_server's [\w-]+ route
+
+
+def new_checkpoint_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now.strftime(ID_TIME_FORMAT)}-{secrets.token_hex(3)}"
+
+
+def checkpoint_time(checkpoint_id: str) -> dt.datetime:
+    stamp = checkpoint_id.partition("-")[0]
+    try:
+        return dt.datetime.strptime(stamp, ID_TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise web.HTTPError(404, f"No such checkpoint: {checkpoint_id}") from None
+
+
+def checkpoint_model(checkpoint_id: str) -> dict[str, Any]:
+    return {"id": checkpoint_id, "last_modified": checkpoint_time(checkpoint_id)}
+
+
+class SwiftCheckpoints(AsyncCheckpoints):
+    """Checkpoints as objects in Swift, used by ``SwiftContentsManager``."""
+
+    max_checkpoints = Int(5, config=True, help=(
+        "Checkpoints kept per file; creating one more deletes the oldest."))
+
+    @property
+    def store(self) -> Store:
+        return self.parent.store
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await self.parent.run(fn, *args)
+
+    def _name(self, path: str, checkpoint_id: str) -> str:
+        return self.store.ckpt_prefix(path) + checkpoint_id
+
+    def _ids(self, path: str) -> list[str]:
+        """Checkpoint ids of one file, oldest first (one listing)."""
+        prefix = self.store.ckpt_prefix(path)
+        rows = self.store.list_aux(prefix, delimiter="/")
+        return sorted(r["name"][len(prefix):] for r in rows if "name" in r)
+
+    async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
+        path = contents_mgr.api_path(path)
+        checkpoint_id = new_checkpoint_id()
+        await self._run(self._create, path, checkpoint_id)
+        return checkpoint_model(checkpoint_id)
+
+    def _create(self, path: str, checkpoint_id: str) -> None:
+        if self.store.head(path) is None:
+            raise web.HTTPError(404, f"No such file: {path}")
+        self.store.copy(self.store.key(path), self._name(path, checkpoint_id), dst_aux=True)
+        ids = self._ids(path)
+        for old in ids[:max(0, len(ids) - self.max_checkpoints)]:
+            self.store.delete_object(self._name(path, old), aux=True)
+
+    async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
+        path = contents_mgr.api_path(path)
+        await self._run(self._restore, path, checkpoint_id)
+
+    def _restore(self, path: str, checkpoint_id: str) -> None:
+        name = self._name(path, checkpoint_id)
+        if self.store.head_aux(name) is None:
+            raise web.HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
+        parked = self.store.retire(path)
+        self.store.copy(name, self.store.key(path), src_aux=True)  # one atomic replace
+        self.store.drop_retired(parked)
+
+    async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
+        await self._run(self._move, self._name(old_path, checkpoint_id),
+                        self._name(new_path, checkpoint_id))
+
+    def _move(self, src: str, dst: str) -> None:
+        self.store.copy(src, dst, src_aux=True, dst_aux=True)
+        self.store.delete_object(src, aux=True)
+
+    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        name = self._name(path.strip("/"), checkpoint_id)
+        if await self._run(self.store.head_aux, name) is None:
+            raise web.HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
+        await self._run(self.store.delete_object, name, True)
+
+    async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        ids = await self._run(self._ids, path.strip("/"))
+        return [checkpoint_model(i) for i in ids]
+
+    async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
+        """A file's checkpoints, or those of every file below a directory."""
+        await self._run(self._rename_all, old_path.strip("/"), new_path.strip("/"))
+
+    def _rename_all(self, old: str, new: str) -> None:
+        moves = [(name, rekey(name, base_old, base_new)) for name, base_old, base_new
+                 in self._tree(old, new)]
+        self.store.map_parallel(lambda m: self._move(*m), moves)
+
+    def _tree(self, old: str, new: str | None = None) -> list[tuple[str, str, str]]:
+        out = []
+        for prefix, new_prefix in (
+                (self.store.ckpt_prefix(old), self.store.ckpt_prefix(new or old)),
+                (self.store.ckpt_tree_prefix(old), self.store.ckpt_tree_prefix(new or old))):
+            base_old, base_new = prefix.rstrip("/"), new_prefix.rstrip("/")
+            for row in self.store.list_aux(prefix):
+                if CKPT_SEP in row["name"][len(base_old):] or prefix.endswith(CKPT_SEP):
+                    out.append((row["name"], base_old, base_new))
+        return list({o[0]: o for o in out}.values())
+
+    async def delete_all_checkpoints(self, path: str) -> None:
+        await self._run(self._delete_all, path.strip("/"))
+
+    def _delete_all(self, path: str) -> None:
+        names = [name for name, _, _ in self._tree(path)]
+        self.store.map_parallel(lambda n: self.store.delete_object(n, aux=True), names)

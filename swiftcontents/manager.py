@@ -1,0 +1,432 @@
+"""SwiftContentsManager: jupyter_server's contents API on OpenStack Swift.
+
+Models only: Swift I/O lives in ``store.py`` (run in a bounded thread pool,
+never on the event loop), path rules in ``paths.py``, storlet calls in
+``storlets.py``. Errors leave as ``web.HTTPError`` through ``swift_errors``.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import getpass
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, TypeVar
+
+import nbformat
+from jupyter_server.services.contents.manager import AsyncContentsManager, copy_pat
+from tornado import web
+from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default, validate
+
+from deploy.connection import SettingsError, SwiftSettings, settings_from_env
+
+from . import models, paths
+from .checkpoints import SwiftCheckpoints
+from .errors import SwiftContentsError
+from .storlets import NotebookStorlets
+from .store import Entry, Store
+
+T = TypeVar("T")
+# Files above this are copied server-side instead of through the save path.
+IN_MEMORY_COPY_LIMIT = 16 * 1024 * 1024
+LAST_CHUNK_SEGMENT = 99999999  # sorts after every numbered chunk
+
+
+@contextlib.contextmanager
+def swift_errors(log: Any, what: str = "") -> Iterator[None]:
+    """The one translation point: errors become ``web.HTTPError`` (like ``perm_to_403``)."""
+    try:
+        yield
+    except web.HTTPError:
+        raise
+    except SwiftContentsError as exc:
+        raise web.HTTPError(exc.status, exc.message) from None
+    except Exception as exc:
+        log.error("Unexpected error %s", what, exc_info=True)
+        raise web.HTTPError(500, f"Unexpected error {what}: {type(exc).__name__}") from exc
+
+
+class SwiftContentsManager(AsyncContentsManager):
+    """Files, notebooks, directories and checkpoints kept in an OpenStack Swift container."""
+
+    # -- auth (none set: the environment, as every part of the project) -------------
+    auth_version = Enum(["", "1", "3"], "", config=True, help=(
+        "Swift auth: '1' (tempauth: auth_url, user, key), '3' (keystone: auth_url, "
+        "user, key, project_name/project_id, domains). Empty: storage_url + auth_token "
+        "if set, else the environment (ST_AUTH/ST_USER/ST_KEY, OS_*; see "
+        "`eval \"$(s2aio env)\"`)."))
+    auth_url = Unicode("", config=True, help="Auth URL (v1 or keystone v3).")
+    user = Unicode("", config=True, help="Swift user (v1 'account:user', or keystone user).")
+    key = Unicode("", config=True, help="Password/key for `user` (never logged).")
+    project_name = Unicode("", config=True, help="Keystone v3 project name.")
+    project_id = Unicode("", config=True, help="Keystone v3 project id.")
+    user_domain_name = Unicode("", config=True, help="Keystone v3 user domain.")
+    project_domain_name = Unicode("", config=True, help="Keystone v3 project domain.")
+    region_name = Unicode("", config=True, help="Region of the object-store endpoint.")
+    storage_url = Unicode("", config=True, help="Pre-authenticated storage URL (with auth_token).")
+    auth_token = Unicode("", config=True, help="Pre-authenticated token (never logged).")
+
+    # -- layout -------------------------------------------------------------------
+    container = Unicode("notebooks", config=True, help=(
+        "Swift container holding the files. A template: {username} is the "
+        "JupyterHub user (JUPYTERHUB_USER) or the local user, e.g. 'nb-{username}'."))
+    aux_container = Unicode("", config=True, help=(
+        "Container for checkpoints, upload segments and rename journals "
+        "(default: '<container>_swiftcontents'). Same template rules as `container`."))
+    prefix = Unicode("", config=True, help="Object-name prefix inside the container (a 'root directory').")
+    create_container = Bool(True, config=True, help="Create the containers if they are missing.")
+
+    # -- behaviour ----------------------------------------------------------------
+    storlets = Enum(["auto", "on", "off"], "auto", config=True, help=(
+        "Use the notebook storlets (validation stamp on save, listings, diffs): "
+        "'on' always (an engine failure falls back in-process, and says so), 'off' "
+        "never (computed in this process), 'auto' when the account allows storlets."))
+    request_timeout = Float(30.0, config=True, help="Seconds before a Swift request times out (answered as 503).")
+    retries = Int(2, config=True, help="Retries of a failed Swift request (swiftclient backoff).")
+    pool_size = Int(8, config=True, help="Threads running blocking Swift calls (bounded; never the event loop).")
+    hash_algorithm = Enum(["md5", "sha1", "sha256", "sha512"], "md5", config=True, help=(
+        "Hash reported with require_hash. md5 is Swift's ETag: no download needed."))
+    always_delete_dir = Bool(False, config=True, help=(
+        "Delete non-empty directories even when delete_to_trash is False."))
+    delete_to_trash = Bool(True, config=True, help=(
+        "As FileContentsManager: True lets non-empty directories be deleted (Swift has "
+        "no trash; checkpoints of deleted files are removed with them)."))
+    max_copy_folder_size_mb = Int(500, config=True, help="Largest directory (MB) a copy accepts.")
+
+    checkpoints_class = SwiftCheckpoints  # type: ignore[assignment]
+    _pool = Instance(ThreadPoolExecutor, allow_none=True)
+
+    @default("checkpoints_class")
+    def _default_checkpoints_class(self) -> type:
+        return SwiftCheckpoints
+
+    @validate("pool_size")
+    def _check_pool(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise ValueError("pool_size must be at least 1")
+        return proposal["value"]
+
+    # -- plumbing -----------------------------------------------------------------
+    def _template(self, value: str) -> str:
+        user = os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+        name = value.format(username=re.sub(r"[^A-Za-z0-9_.-]", "-", user))
+        if not name or "/" in name or len(name.encode()) > 256:
+            raise SwiftContentsError(400, f"Invalid Swift container name {name!r}")
+        return name
+
+    def swift_settings(self) -> SwiftSettings:
+        if self.auth_version:
+            return SwiftSettings(
+                mode="v1" if self.auth_version == "1" else "v3", auth_url=self.auth_url,
+                user=self.user, key=self.key, project_name=self.project_name or None,
+                project_id=self.project_id or None,
+                user_domain_name=self.user_domain_name or None,
+                project_domain_name=self.project_domain_name or None,
+                region_name=self.region_name or None)
+        if self.storage_url and self.auth_token:
+            return SwiftSettings(mode="token", storage_url=self.storage_url, token=self.auth_token)
+        return settings_from_env()
+
+    @functools.cached_property
+    def store(self) -> Store:
+        try:
+            settings = self.swift_settings()
+        except SettingsError as exc:
+            raise SwiftContentsError(503, f"Swift is not configured: {exc}") from None
+        container = self._template(self.container)
+        aux = self._template(self.aux_container) if self.aux_container else None
+        store = Store(settings, container, prefix=self.prefix, aux_container=aux,
+                      create_container=self.create_container, timeout=self.request_timeout,
+                      retries=self.retries)
+        self.log.info("SwiftContentsManager: container %s via %s", container, settings.describe())
+        return store
+
+    @functools.cached_property
+    def nb_storlets(self) -> NotebookStorlets:
+        return NotebookStorlets(self.storlets, log=self.log)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking Swift call in the bounded pool; errors become HTTPError."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="swiftcontents")
+        loop = asyncio.get_running_loop()
+
+        def call() -> T:
+            self.store.ensure_containers()
+            return fn(*args, **kwargs)
+
+        with swift_errors(self.log, getattr(fn, "__name__", "")):
+            return await loop.run_in_executor(self._pool, call)
+
+    def api_path(self, path: str) -> str:
+        with swift_errors(self.log):
+            return paths.normalize(path)
+
+    def object_path(self, path: str) -> str:
+        """A validated API path that also fits Swift's name limit."""
+        path = self.api_path(path)
+        with swift_errors(self.log):
+            paths.check_length(self.store.dir_key(path), path)
+        return path
+
+    def info_string(self) -> str:
+        return f"Serving notebooks from Swift container {self.container!r}"
+
+    def _refuse_hidden(self, *api_paths: str) -> None:
+        if not self.allow_hidden and any(paths.is_hidden(p) for p in api_paths):
+            raise web.HTTPError(400, f"Hidden files and directories are not allowed: {', '.join(api_paths)}")
+
+    # -- existence ----------------------------------------------------------------
+    async def dir_exists(self, path: str) -> bool:
+        return await self.run(self.store.dir_exists, self.api_path(path))
+
+    async def file_exists(self, path: str) -> bool:
+        path = self.api_path(path)
+        return bool(path) and await self.run(self.store.head, path) is not None
+
+    async def is_hidden(self, path: str) -> bool:
+        return paths.is_hidden(self.api_path(path))
+
+    # -- get ----------------------------------------------------------------------
+    async def get(self, path: str, content: bool = True, type: str | None = None,
+                  format: str | None = None, require_hash: bool = False) -> dict[str, Any]:
+        path = self.api_path(path)
+        entry = await self.run(self.store.head, path) if path else None
+        if entry is None:
+            if not await self.run(self.store.dir_exists, path) or (
+                    path and not self.allow_hidden and paths.is_hidden(path)):
+                raise web.HTTPError(404, f"No such file or directory: {path}")
+            if type not in (None, "directory"):
+                raise web.HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
+            model = await self._dir_model(path, content)
+        elif type == "directory":
+            raise web.HTTPError(400, f"{path} is not a directory", reason="bad type")
+        elif type == "notebook" or (type is None and path.endswith(models.NOTEBOOK_EXT)):
+            model = await self._notebook_model(path, entry, content, require_hash)
+        else:
+            model = await self._file_model(path, entry, content, format, require_hash)
+        self.emit(data={"action": "get", "path": path})
+        return model
+
+    def _listable(self, entry: Entry) -> bool:
+        name = entry.name.rpartition("/")[2]
+        return self.should_list(name) and (self.allow_hidden or not name.startswith("."))
+
+    async def _dir_model(self, path: str, content: bool) -> dict[str, Any]:
+        model = models.dir_model(path)
+        if content:
+            entries = await self.run(self.store.list_dir, path)
+            model["content"] = [models.entry_model(e.name, e) for e in entries if self._listable(e)]
+            model["format"] = "json"
+        return model
+
+    async def _file_model(self, path: str, entry: Entry, content: bool, fmt: str | None,
+                          require_hash: bool) -> dict[str, Any]:
+        model = models.entry_model(path, entry, "file")
+        data = None
+        if content or (require_hash and not self._etag_hash(entry)):
+            _, data = await self.run(self.store.read, path)
+        if content:
+            with swift_errors(self.log):
+                model["content"], model["format"] = models.decode_file(path, data, fmt)
+            model["mimetype"] = model["mimetype"] or models.default_mimetype(model["format"])
+        if require_hash:
+            model.update(self._etag_hash(entry) or models.content_hash(self.hash_algorithm, data))
+        return model
+
+    def _etag_hash(self, entry: Entry) -> dict[str, str] | None:
+        if self.hash_algorithm == "md5" and entry.etag:
+            return {"hash": entry.etag, "hash_algorithm": "md5"}
+        return None
+
+    async def _notebook_model(self, path: str, entry: Entry, content: bool,
+                              require_hash: bool) -> dict[str, Any]:
+        model = models.entry_model(path, entry, "notebook")
+        data = None
+        if content or (require_hash and not self._etag_hash(entry)):
+            _, data = await self.run(self.store.read, path)
+        if content:
+            validation_error: dict[str, Any] = {}
+            try:
+                nb = nbformat.reads(data.decode("utf-8"), as_version=4,
+                                    capture_validation_error=validation_error)
+            except Exception as exc:
+                raise web.HTTPError(400, f"Unreadable Notebook: {path} {exc!r}") from exc
+            self.mark_trusted_cells(nb, path)
+            model["content"] = nb
+            model["format"] = "json"
+            self.validate_notebook_model(model, validation_error)
+        if require_hash:
+            model.update(self._etag_hash(entry) or models.content_hash(self.hash_algorithm, data))
+        return model
+
+    # -- save ---------------------------------------------------------------------
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        path = self.object_path(path)
+        if model.get("chunk") is not None:
+            return await self._save_chunk(model, path)
+        self.run_pre_save_hooks(model=model, path=path)
+        if "type" not in model:
+            raise web.HTTPError(400, "No file type provided")
+        if "content" not in model and model["type"] != "directory":
+            raise web.HTTPError(400, "No file content provided")
+        if not path:
+            raise web.HTTPError(400, "Can't save to the root directory itself")
+        self.log.debug("Saving %s", path)
+        await self._check_parent(path)
+
+        validation_error: dict[str, Any] = {}
+        kind = model["type"]
+        if kind == "notebook":
+            nb = nbformat.from_dict(model["content"])
+            self.check_and_sign(nb, path)
+            data = nbformat.writes(nb, version=nbformat.NO_CONVERT,
+                                   capture_validation_error=validation_error).encode("utf-8")
+            await self.run(self.nb_storlets.save_notebook, self.store, path, data,
+                           validation_error)
+            if not await self.checkpoints.list_checkpoints(path):
+                await self.create_checkpoint(path)  # one checkpoint always exists for notebooks
+        elif kind == "file":
+            with swift_errors(self.log):
+                data = models.encode_file(path, model["content"], model.get("format"))
+            await self.run(self._replace_file, path, data, model.get("mimetype"))
+        elif kind == "directory":
+            self._refuse_hidden(path)
+            if await self.run(self.store.head, path) is not None:
+                raise web.HTTPError(400, f"Not a directory: {path}")
+            await self.run(self.store.make_dir, path)
+        else:
+            raise web.HTTPError(400, f"Unhandled contents type: {kind}")
+
+        message = None
+        if kind == "notebook":
+            self.validate_notebook_model(model, validation_error=validation_error)
+            message = model.get("message")
+        model = await self.get(path, content=False)
+        if message:
+            model["message"] = message
+        self.run_post_save_hooks(model=model, os_path=self._location(path))
+        self.emit(data={"action": "save", "path": path})
+        return model
+
+    def _location(self, path: str) -> str:
+        """What post-save hooks get as ``os_path``: where the object lives."""
+        return f"swift://{self.store.container}/{self.store.key(path)}"
+
+    def _replace_file(self, path: str, data: bytes, mimetype: str | None) -> None:
+        parked = self.store.retire(path)
+        self.store.write(path, data, mimetype or models.guess_content_type(path))
+        self.store.drop_retired(parked)
+
+    async def _check_parent(self, path: str) -> None:
+        parent = paths.split(path)[0]
+        if parent and not await self.run(self.store.dir_exists, parent):
+            raise web.HTTPError(404, f"No such directory: {parent}")
+
+    async def _save_chunk(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        """LargeFileManager's protocol (chunk 1..n, -1 last), assembled in Swift:
+        each chunk is a segment object; the last one puts a manifest at ``path``
+        in one atomic PUT, so the previous version stays readable until then."""
+        chunk = model["chunk"]
+        if chunk == 1:
+            self.run_pre_save_hooks(model=model, path=path)
+        if "type" not in model:
+            raise web.HTTPError(400, "No file type provided")
+        if model["type"] != "file":
+            raise web.HTTPError(400, f'File type "{model["type"]}" is not supported for large file transfer')
+        if "content" not in model:
+            raise web.HTTPError(400, "No file content provided")
+        if not isinstance(chunk, int) or chunk == 0 or chunk < -1:
+            raise web.HTTPError(400, f"Invalid chunk number {chunk!r}: use 1, 2, ... and -1 for the last")
+        with swift_errors(self.log):
+            data = models.encode_file(path, model["content"], model.get("format"))
+        self.log.debug("Saving chunk %s of %s", chunk, path)
+        if chunk == 1:
+            await self._check_parent(path)
+            upload_id = await self.run(self.store.start_upload, path)
+        else:
+            upload_id = await self.run(self.store.current_upload, path)
+        await self.run(self.store.put_segment, upload_id,
+                       LAST_CHUNK_SEGMENT if chunk == -1 else chunk, data)
+        if chunk != -1:
+            saved = models.base_model(path, dt.datetime.now(dt.timezone.utc))
+            saved.update(type="file", mimetype=models.guess_content_type(path))
+            self.emit(data={"action": "save", "path": path})
+            return saved
+        await self.run(self.store.finish_upload, path, upload_id,
+                       model.get("mimetype") or models.guess_content_type(path))
+        saved = await self.get(path, content=False)
+        self.run_post_save_hooks(model=saved, os_path=self._location(path))
+        self.emit(data={"action": "save", "path": path})
+        return saved
+
+    # -- delete -------------------------------------------------------------------
+    async def delete_file(self, path: str) -> None:
+        path = self.api_path(path)
+        if not path:
+            raise web.HTTPError(400, "Can't delete root")
+        self._refuse_hidden(path)
+        if await self.run(self.store.head, path) is not None:
+            await self.run(self.store.delete_object, self.store.key(path), missing_ok=False)
+            return
+        if not await self.run(self.store.dir_exists, path):
+            raise web.HTTPError(404, f"File or directory does not exist: {path}")
+        tree = await self.run(self.store.list_tree, path)
+        marker = self.store.dir_key(path)
+        non_empty = any(self.store.prefix + e.name != marker for e in tree)
+        if non_empty and not (self.delete_to_trash or self.always_delete_dir):
+            raise web.HTTPError(400, f"Directory {path} not empty")
+        await self.run(self.store.delete_tree, tree)
+
+    # -- rename -------------------------------------------------------------------
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        old_path, new_path = self.object_path(old_path), self.object_path(new_path)
+        if old_path == new_path:
+            return
+        if not old_path or not new_path:
+            raise web.HTTPError(400, "Can't rename the root directory")
+        self._refuse_hidden(old_path, new_path)
+        entry = await self.run(self.store.head, old_path)
+        if entry is not None:
+            if await self.exists(new_path):
+                raise web.HTTPError(409, f"File already exists: {new_path}")
+            await self._check_parent(new_path)
+            await self.run(self.store.move_object, old_path, new_path, entry.is_manifest)
+            return
+        await self.run(self.store.rename_dir, old_path, new_path)
+
+    # -- copy ---------------------------------------------------------------------
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        """Files through the save path (hooks, events); directories and big files server-side."""
+        path = self.api_path(from_path)
+        to = None if to_path is None else self.api_path(to_path)
+        from_dir, from_name = paths.split(path)
+        entry = await self.run(self.store.head, path) if path else None
+        if entry is not None and (entry.size or 0) <= IN_MEMORY_COPY_LIMIT:
+            return await AsyncContentsManager.copy(self, from_path=path, to_path=to)
+        if entry is None and not await self.dir_exists(path):
+            raise web.HTTPError(404, f"No such file or directory: {path}")
+        target_dir = from_dir if to is None else to
+        if await self.dir_exists(target_dir):
+            name = copy_pat.sub(".", from_name)
+            to_name = await self.increment_filename(name, target_dir, insert="-Copy")
+            target = paths.join(target_dir, to_name)
+        elif to is not None and entry is not None:
+            await self._check_parent(to)
+            target = to
+        elif to is not None:  # a directory into a directory that does not exist yet
+            target = paths.join(to, from_name)
+        else:
+            raise web.HTTPError(404, f"No such directory: {target_dir}")
+        target = self.object_path(target)
+        if entry is not None:
+            await self.run(self.store.copy, self.store.key(path), self.store.key(target))
+        else:
+            await self.run(self.store.copy_tree, path, target,
+                           self.max_copy_folder_size_mb * 1024 * 1024)
+        model = await self.get(target, content=False)
+        self.emit(data={"action": "copy", "path": target, "source_path": path})
+        return model

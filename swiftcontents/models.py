@@ -1,0 +1,90 @@
+"""Pure builders of contents models and codecs for file content (no I/O)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import mimetypes
+from typing import Any
+
+from .errors import SwiftContentsError
+from .store import EPOCH, Entry
+
+NOTEBOOK_EXT = ".ipynb"
+
+
+def kind_of(path: str) -> str:
+    return "notebook" if path.endswith(NOTEBOOK_EXT) else "file"
+
+
+def base_model(path: str, last_modified: dt.datetime = EPOCH) -> dict[str, Any]:
+    """The keys every model carries (as FileContentsManager's ``_base_model``).
+
+    Swift keeps no creation time, so ``created`` is the last write.
+    """
+    return {
+        "name": path.rpartition("/")[2], "path": path,
+        "last_modified": last_modified, "created": last_modified,
+        "content": None, "format": None, "mimetype": None, "size": None,
+        "writable": True, "hash": None, "hash_algorithm": None, "type": None,
+    }
+
+
+def dir_model(path: str) -> dict[str, Any]:
+    # Listings carry no time for subdirectories; a fixed time keeps a directory's
+    # listing entry identical to its own model without one request per entry.
+    model = base_model(path)
+    model["type"] = "directory"
+    return model
+
+
+def entry_model(path: str, entry: Entry, type_: str | None = None) -> dict[str, Any]:
+    """A model without content, from a HEAD or a listing row (they agree exactly)."""
+    if entry.is_dir:
+        return dir_model(path)
+    model = base_model(path, entry.last_modified)
+    model["type"] = type_ or kind_of(path)
+    model["size"] = entry.size
+    if model["type"] == "file":
+        model["mimetype"] = mimetypes.guess_type(path)[0]
+    return model
+
+
+def decode_file(path: str, data: bytes, fmt: str | None) -> tuple[str, str]:
+    """(content, format) as FileContentsManager returns them."""
+    if fmt in (None, "text"):
+        try:
+            return data.decode("utf-8"), "text"
+        except UnicodeError:
+            if fmt == "text":
+                raise SwiftContentsError(400, f"{path} is not UTF-8 encoded") from None
+    return base64.encodebytes(data).decode("ascii"), "base64"
+
+
+def encode_file(path: str, content: Any, fmt: str | None) -> bytes:
+    """Bytes to store for a file model's content."""
+    if fmt not in ("text", "base64"):
+        raise SwiftContentsError(400, "Must specify format of file contents as 'text' or 'base64'")
+    try:
+        if fmt == "text":
+            return content.encode("utf-8")
+        return base64.decodebytes(content.encode("ascii"))
+    except (AttributeError, UnicodeError, binascii.Error, ValueError) as exc:
+        raise SwiftContentsError(400, f"Encoding error saving {path}: {exc}") from None
+
+
+def content_hash(algorithm: str, data: bytes) -> dict[str, str]:
+    h = hashlib.new(algorithm)
+    h.update(data)
+    return {"hash": h.hexdigest(), "hash_algorithm": algorithm}
+
+
+def default_mimetype(fmt: str) -> str:
+    return "text/plain" if fmt == "text" else "application/octet-stream"
+
+
+def guess_content_type(path: str) -> str:
+    if path.endswith(NOTEBOOK_EXT):
+        return "application/x-ipynb+json"
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"

@@ -1,0 +1,84 @@
+"""Pure parts of s2aio: configs, pid files, CLI usage."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from s2aio import configs, procs
+from s2aio.cli import main
+from s2aio.sandbox import bwrap_argv
+from s2aio.layout import Layout
+from s2aio.logsink import format_line
+
+PORTS = configs.Ports(proxy=1, account=2, container=3, object=4, memcached=5, syslog=6)
+
+
+def test_proxy_pipeline_has_storlets_and_s3api_before_tempauth():
+    text = configs.proxy_conf(Layout(Path("/d")), PORTS, configs.Users("k"))
+    pipeline = next(line for line in text.splitlines() if line.startswith("pipeline ="))
+    names = pipeline.split("=", 1)[1].split()
+    for needed in ("storlet_handler", "copy", "slo", "dlo", "versioned_writes", "symlink"):
+        assert needed in names
+    assert names.index("s3api") < names.index("tempauth") < names.index("storlet_handler")
+    assert "memcache_servers = 127.0.0.1:5" in text
+    assert "storlet_gateway_module = s2aio.gateway.BwrapStorletGateway" in text
+
+
+def test_object_server_runs_storlets_and_everything_points_into_data_dir():
+    text = configs.backend_conf("object", Layout(Path("/data/x")), PORTS)
+    assert "execution_server = object" in text
+    assert "devices = /data/x/devices" in text and "swift_dir = /data/x/etc" in text
+    assert "bind_port = 4" in text
+
+
+def test_sandbox_has_no_network_and_readonly_root():
+    argv = bwrap_argv(pipe_dir="/p", storlet_dir="/s", native_dir="/n", log_socket="/nope",
+                      sandbox_pipe_dir="/mnt/channels", sandbox_storlet_dir="/var/lib/storlets")
+    assert "--unshare-net" in argv and "--unshare-pid" in argv
+    assert argv[argv.index("--remount-ro") + 1] == "/"
+    i = argv.index("/n")
+    assert argv[i - 1] == "--ro-bind" and argv[i + 1] == "/usr/local/lib/storlets"
+
+
+def test_pid_file_ignores_a_reused_pid(tmp_path):
+    pid_file = tmp_path / "x.pid"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                            start_new_session=True)
+    try:
+        pid_file.write_text(f"{proc.pid} 1")  # wrong start time: not ours
+        assert procs.read_pid_file(pid_file) is None
+        pid_file.write_text(f"{proc.pid} {procs.process_start_time(proc.pid)}")
+        assert procs.read_pid_file(pid_file) == proc.pid
+        assert procs.stop_pid_file(pid_file)
+        proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not pid_file.exists()
+
+
+def test_log_line_strips_priority():
+    assert format_line(b"<134>proxy-server: hello\n").endswith(b" proxy-server: hello\n")
+
+
+def test_cli_usage_error_exits_2(capsys):
+    assert main(["start", "--port", "notaport"]) == 2
+    assert main([]) == 2
+
+
+def test_env_prints_exports(tmp_path, capsys):
+    (tmp_path / "s2aio.json").write_text(
+        '{"layout_version": 1, "ports": {"proxy": 18999, "account": 1, "container": 2,'
+        ' "object": 3, "memcached": 4, "syslog": 5}, "admin_key": "secret-admin"}')
+    assert main(["env", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "export ST_AUTH=http://127.0.0.1:18999/auth/v1.0" in out
+    assert "export ST_KEY=testing" in out
+    assert "secret-admin" not in out
+
+
+def test_status_without_data_dir_is_a_clear_error(tmp_path, capsys):
+    assert main(["status", "--data-dir", str(tmp_path / "none")]) == 1
+    assert "run `s2aio start` first" in capsys.readouterr().err
