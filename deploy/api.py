@@ -21,8 +21,8 @@ import swiftclient
 
 from .discover import find_storlets, storlet_classes
 from .errors import DeployError
-from .objects import (Containers, DesiredObject, differences, plan, storlet_headers,
-                      validate_storlet_name)
+from .objects import (Containers, DesiredObject, body_for_upload, differences, md5_hex, plan,
+                      storlet_headers, storlet_object, validate_storlet_name)
 from .swift import head_container, head_object, storage_url, swift_errors
 
 __all__ = ["DeployReport", "Containers", "deploy", "check", "upload_storlet", "enable_account",
@@ -119,16 +119,20 @@ def _ensure_containers(conn, containers: Containers, report: DeployReport,
         progress(f"created container {name}")
 
 
-def _put(conn: swiftclient.Connection, obj: DesiredObject) -> None:
+def _put(conn: swiftclient.Connection, obj: DesiredObject, actual) -> int:
+    """Upload ``obj`` over ``actual`` (its HEAD headers or None); returns the size sent."""
+    body = body_for_upload(obj, actual)
     with swift_errors(conn, f"uploading {obj.path}"):
-        conn.put_object(obj.container, obj.name, contents=obj.data, etag=obj.md5,
+        conn.put_object(obj.container, obj.name, contents=body, etag=md5_hex(body),
                         headers=obj.headers)
+    return len(body)
 
 
 def _sync(conn, objects: Iterable[DesiredObject], report: DeployReport,
           progress: Progress) -> None:
     for obj in objects:
-        reasons = differences(obj, head_object(conn, obj.container, obj.name))
+        actual = head_object(conn, obj.container, obj.name)
+        reasons = differences(obj, actual)
         if not reasons:
             report.skipped.append(obj.name)
             progress(f"skipped   {obj.path} (unchanged)")
@@ -137,8 +141,8 @@ def _sync(conn, objects: Iterable[DesiredObject], report: DeployReport,
         if report.dry_run:
             progress(f"would upload {obj.path} ({reasons[0]})")
             continue
-        _put(conn, obj)
-        progress(f"uploaded  {obj.path} ({len(obj.data)} bytes; {reasons[0]})")
+        size = _put(conn, obj, actual)
+        progress(f"uploaded  {obj.path} ({size} bytes; {reasons[0]})")
 
 
 def deploy(conn: swiftclient.Connection, *, source_dir: Path | str | None = None,
@@ -255,9 +259,10 @@ def upload_storlet(conn: swiftclient.Connection, path_or_source: str | bytes | o
     if len(set(dependencies)) != len(dependencies) or name in dependencies:
         raise DeployError(f"{name}: dependency names must be unique and differ from the storlet's")
     etags = _dependency_etags(conn, dependency_container, dependencies)
-    obj = DesiredObject(container, name, data, storlet_headers(main_class, etags))
-    if not differences(obj, head_object(conn, container, name)):
+    obj = storlet_object(container, name, data, storlet_headers(main_class, etags))
+    actual = head_object(conn, container, name)
+    if not differences(obj, actual):
         return False
-    _put(conn, obj)
+    _put(conn, obj, actual)
     return True
 

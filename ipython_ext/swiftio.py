@@ -85,7 +85,7 @@ def swift_errors(action: str, settings: SwiftSettings | None) -> Iterator[None]:
     except StorletMagicError:
         raise
     except ClientException as exc:
-        hint = {401: " - check your credentials (ST_*/OS_* variables)",
+        hint = {401: " - check your credentials (ST_*/OS_* variables) and access to the storlet",
                 403: " - this account may lack the rights (or storlets are not enabled on it)",
                 404: " - check the container/object names",
                 503: " - the storlet failed or the engine is unavailable; try --log"}.get(

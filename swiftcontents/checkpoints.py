@@ -15,7 +15,7 @@ from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from tornado import web
 from traitlets import Int
 
-from .store import CKPT_SEP, Store, rekey
+from .store import Store, rekey
 
 ID_TIME_FORMAT = "%Y%m%dT%H%M%S%f"  # ids must match jupyter_server's [\w-]+ route
 
@@ -97,7 +97,7 @@ class SwiftCheckpoints(AsyncCheckpoints):
         name = self._name(path.strip("/"), checkpoint_id)
         if await self._run(self.store.head_aux, name) is None:
             raise web.HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
-        await self._run(self.store.delete_object, name, True)
+        await self._run(lambda: self.store.delete_object(name, aux=True))
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
         ids = await self._run(self._ids, path.strip("/"))
@@ -108,24 +108,16 @@ class SwiftCheckpoints(AsyncCheckpoints):
         await self._run(self._rename_all, old_path.strip("/"), new_path.strip("/"))
 
     def _rename_all(self, old: str, new: str) -> None:
-        moves = [(name, rekey(name, base_old, base_new)) for name, base_old, base_new
-                 in self._tree(old, new)]
+        base_old, base_new = (self.store.ckpt_tree_prefix(p).rstrip("/") for p in (old, new))
+        moves = [(name, rekey(name, base_old, base_new)) for name in self._tree(old)]
         self.store.map_parallel(lambda m: self._move(*m), moves)
 
-    def _tree(self, old: str, new: str | None = None) -> list[tuple[str, str, str]]:
-        out = []
-        for prefix, new_prefix in (
-                (self.store.ckpt_prefix(old), self.store.ckpt_prefix(new or old)),
-                (self.store.ckpt_tree_prefix(old), self.store.ckpt_tree_prefix(new or old))):
-            base_old, base_new = prefix.rstrip("/"), new_prefix.rstrip("/")
-            for row in self.store.list_aux(prefix):
-                if CKPT_SEP in row["name"][len(base_old):] or prefix.endswith(CKPT_SEP):
-                    out.append((row["name"], base_old, base_new))
-        return list({o[0]: o for o in out}.values())
+    def _tree(self, path: str) -> list[str]:
+        """Checkpoint objects of ``path`` and of every file below it (one listing)."""
+        return [r["name"] for r in self.store.list_aux(self.store.ckpt_tree_prefix(path))]
 
     async def delete_all_checkpoints(self, path: str) -> None:
         await self._run(self._delete_all, path.strip("/"))
 
     def _delete_all(self, path: str) -> None:
-        names = [name for name, _, _ in self._tree(path)]
-        self.store.map_parallel(lambda n: self.store.delete_object(n, aux=True), names)
+        self.store.map_parallel(lambda n: self.store.delete_object(n, aux=True), self._tree(path))

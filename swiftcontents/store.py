@@ -224,8 +224,8 @@ class Store:
                              prefix=self.dir_key(path), limit=1)
         return bool(objs)
 
-    def read(self, path: str) -> tuple[dict[str, str], bytes]:
-        return self._call(path, "get_object", self.container, self.key(path))
+    def read(self, path: str, headers: dict[str, str] | None = None) -> tuple[dict[str, str], bytes]:
+        return self._call(path, "get_object", self.container, self.key(path), headers=headers)
 
     def read_aux(self, name: str) -> tuple[dict[str, str], bytes]:
         return self._call(name, "get_object", self.aux_container, name)

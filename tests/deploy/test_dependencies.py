@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,8 @@ def test_missing_package():
 
 
 def test_file_in_package():
-    import nbformat
     dep = build_dependency("s.json", "file:nbformat/v4/nbformat.v4.5.schema.json", Path("."))
-    expected = Path(nbformat.__file__).parent / "v4" / "nbformat.v4.5.schema.json"
+    expected = Path(find_spec("nbformat").origin).parent / "v4" / "nbformat.v4.5.schema.json"
     assert dep.data == expected.read_bytes()
     with pytest.raises(DeployError, match="no file"):
         build_dependency("s.json", "file:nbformat/v4/missing.json", Path("."))

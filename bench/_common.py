@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmarks: a throwaway s2aio and timing."""
+from __future__ import annotations
+
+import contextlib
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+STORLET_HEADERS = {
+    "X-Object-Meta-Storlet-Language": "python",
+    "X-Object-Meta-Storlet-Interface-Version": "1.0",
+    "X-Object-Meta-Storlet-Object-Metadata": "no",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def fresh_s2aio() -> Iterator["object"]:
+    from s2aio import S2AIO
+
+    aio = S2AIO(tempfile.mkdtemp(prefix="s2aio-b"), free_port())
+    try:
+        aio.start()
+        yield aio
+    finally:
+        aio.reset()
+
+
+def put_identity(conn) -> str:
+    source = (REPO / "storlets_apps" / "identity.py").read_bytes()
+    conn.put_object("storlet", "identity.py", source, headers=dict(
+        STORLET_HEADERS, **{"X-Object-Meta-Storlet-Main": "identity.IdentityStorlet"}))
+    return "identity.py"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000

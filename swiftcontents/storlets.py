@@ -1,0 +1,228 @@
+"""Calls to the notebook storlets, with in-process fallbacks.
+
+Every answer says which path ran: ``computed_by`` is ``"storlet"`` or
+``"server"`` (plus ``fallback_reason`` when a storlet was wanted but the engine
+failed or storlets are off). An engine outage is never a 500: the server
+computes the same answer with nbformat / nbdime.
+
+Blocking code (run in the manager's thread pool); Swift I/O goes through
+``store.Store``.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import threading
+import time
+from typing import Any
+from urllib.parse import quote
+
+import nbformat
+
+from .errors import SwiftContentsError
+from .store import Store
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+VALIDATE = "nbvalidate.py"
+LISTING = "nblisting.py"
+DIFF = "nbdiff.py"
+RETRY_AFTER = 60.0  # seconds before 'auto' tries an engine that just failed
+META = "x-object-meta-"
+
+
+def storlet_headers(storlet: str, params: dict[str, str], *, on_proxy: bool = False,
+                    extra: list[str] | None = None) -> dict[str, str]:
+    headers = {"X-Run-Storlet": storlet}
+    for i, (k, v) in enumerate(sorted(params.items()), start=1):
+        headers[f"X-Storlet-Parameter-{i}"] = f"{k}:{v}"
+    if on_proxy:
+        headers["X-Storlet-Run-On-Proxy"] = ""
+    if extra:
+        headers["X-Storlet-Extra-Resources"] = ",".join(quote(x) for x in extra)
+    return headers
+
+
+def stamp_metadata(validation_error: dict[str, Any]) -> dict[str, str]:
+    """The validation stamp computed in this process (same keys as nbvalidate's)."""
+    error = validation_error.get("ValidationError")
+    md = {"X-Object-Meta-Nb-Valid": "no" if error else "yes",
+          "X-Object-Meta-Nb-Validated-By": "server"}
+    if error is not None:
+        first = " ".join(str(getattr(error, "message", error)).split())[:200]
+        md["X-Object-Meta-Nb-First-Error"] = first.encode("ascii", "replace").decode()
+    return md
+
+
+def validation_report(data: bytes) -> dict[str, Any]:
+    """nbformat's verdict on notebook bytes, as a JSON-able report."""
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
+    except Exception as exc:  # unreadable input is a result, not a crash
+        return {"valid": False, "error": "unreadable", "detail": str(exc)[:500], "errors": []}
+    errors = [{"path": "/".join(str(p) for p in e.absolute_path), "message": e.message}
+              for e in nbformat.validator.iter_validate(nb)][:50]
+    return {"valid": not errors, "nbformat": nb.get("nbformat"),
+            "nbformat_minor": nb.get("nbformat_minor"), "error_count": len(errors),
+            "errors": errors}
+
+
+def summarize(name: str, data: bytes) -> dict[str, Any]:
+    """One notebook's listing row: title, kernel, language, cell counts, output bytes."""
+    row: dict[str, Any] = {"name": name}
+    try:
+        nb = json.loads(data)
+        cells = nb.get("cells", [])
+        meta = nb.get("metadata", {})
+    except (ValueError, AttributeError) as exc:
+        row.update(error="unreadable", detail=str(exc)[:200])
+        return row
+    title = next((line.lstrip("# ").strip() for c in cells if c.get("cell_type") == "markdown"
+                  for line in _source(c).splitlines() if line.startswith("#")), None)
+    counts: dict[str, int] = {}
+    for c in cells:
+        counts[c.get("cell_type", "?")] = counts.get(c.get("cell_type", "?"), 0) + 1
+    row.update(
+        title=title, kernel=(meta.get("kernelspec") or {}).get("name"),
+        language=(meta.get("language_info") or {}).get("name")
+        or (meta.get("kernelspec") or {}).get("language"),
+        cells=len(cells), cell_counts=counts,
+        output_bytes=sum(len(json.dumps(c.get("outputs", []))) for c in cells
+                         if c.get("cell_type") == "code"),
+        nbformat=f"{nb.get('nbformat')}.{nb.get('nbformat_minor')}",
+        valid=validation_report(data)["valid"])
+    return row
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def local_diff(base: bytes, current: bytes, fmt: str) -> tuple[str, Any]:
+    """(content type, body) of nbdime's diff from ``base`` to ``current``."""
+    import nbdime  # imported lazily: only the fallback needs it
+    from nbdime.prettyprint import PrettyPrintConfig, pretty_print_diff
+
+    a = nbformat.reads(base.decode("utf-8"), as_version=4)
+    b = nbformat.reads(current.decode("utf-8"), as_version=4)
+    diff = nbdime.diff_notebooks(a, b)
+    if fmt == "nbdime":
+        return "application/json", diff
+    import io
+    out = io.StringIO()
+    pretty_print_diff(a, diff, "nb", PrettyPrintConfig(out=out, use_color=False))
+    text = out.getvalue()
+    if fmt == "text":
+        return "text/plain", text
+    return "text/html", ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>diff</title>"
+                         f"</head><body><pre>{html.escape(text)}</pre></body></html>")
+
+
+class NotebookStorlets:
+    """Runs the storlets when ``mode`` allows it; falls back in-process otherwise."""
+
+    def __init__(self, mode: str = "auto", log: logging.Logger | None = None) -> None:
+        self.mode = mode
+        self.log = log or logging.getLogger(__name__)
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    def wanted(self) -> tuple[bool, str | None]:
+        """(try the storlet?, reason if not)."""
+        if self.mode == "off":
+            return False, "storlets are off (SwiftContentsManager.storlets='off')"
+        if self.mode == "auto" and time.monotonic() < self._down_until:
+            return False, "the storlet engine failed recently; retrying it later"
+        return True, None
+
+    def _failed(self, what: str, exc: SwiftContentsError) -> str:
+        with self._lock:
+            self._down_until = time.monotonic() + RETRY_AFTER
+        self.log.warning("Storlet %s failed (%s); computing in the server instead", what, exc.message)
+        return f"storlet {what} failed: {exc.message}"
+
+    # -- save with a validation stamp ----------------------------------------------
+    def save_notebook(self, store: Store, path: str, data: bytes,
+                      validation_error: dict[str, Any]) -> dict[str, Any]:
+        """PUT a notebook, stamped by nbvalidate (mode=stamp) or by this process."""
+        ctype = "application/x-ipynb+json"
+        use, reason = self.wanted()
+        if use:
+            try:
+                store.write(path, data, ctype, storlet_headers(VALIDATE, {"mode": "stamp"}))
+                return {"computed_by": "storlet"}
+            except SwiftContentsError as exc:
+                if exc.status in (400, 404, 413):
+                    raise
+                reason = self._failed(VALIDATE, exc)
+        store.write(path, data, ctype, stamp_metadata(validation_error))
+        return {"computed_by": "server", "fallback_reason": reason}
+
+    # -- validation report ---------------------------------------------------------
+    def validate(self, store: Store, path: str) -> dict[str, Any]:
+        use, reason = self.wanted()
+        if use:
+            try:
+                headers, body = store.read(path, headers=storlet_headers(VALIDATE, {"mode": "report"}))
+                report = json.loads(body)
+                report["computed_by"] = "storlet"
+                return report
+            except SwiftContentsError as exc:
+                if exc.status == 404:
+                    raise
+                reason = self._failed(VALIDATE, exc)
+            except ValueError as exc:
+                reason = f"storlet {VALIDATE} gave no JSON: {exc}"
+        _, data = store.read(path)
+        report = validation_report(data)
+        report.update(computed_by="server", fallback_reason=reason)
+        return report
+
+    # -- directory listing -----------------------------------------------------------
+    def listing(self, store: Store, names: list[str]) -> dict[str, Any]:
+        """Summaries of the notebooks ``names`` (API paths)."""
+        use, reason = self.wanted()
+        if use and names:
+            try:
+                extra = [f"/{store.container}/{store.key(n)}" for n in names[1:]]
+                _, body = store.read(names[0], headers=storlet_headers(
+                    LISTING, {}, on_proxy=True, extra=extra))
+                result = json.loads(body)
+                rows = result.get("notebooks", result) if isinstance(result, dict) else result
+                return {"notebooks": rows, "computed_by": "storlet"}
+            except SwiftContentsError as exc:
+                if exc.status == 404:
+                    raise
+                reason = self._failed(LISTING, exc)
+            except ValueError as exc:
+                reason = f"storlet {LISTING} gave no JSON: {exc}"
+        rows = [summarize(n, store.read(n)[1]) for n in names]
+        return {"notebooks": rows, "computed_by": "server", "fallback_reason": reason}
+
+    # -- checkpoint diff -----------------------------------------------------------
+    def diff(self, store: Store, path: str, checkpoint_name: str, fmt: str) -> dict[str, Any]:
+        """Diff from the checkpoint object (aux container) to the notebook."""
+        use, reason = self.wanted()
+        if use:
+            try:
+                headers, body = store.read(path, headers=storlet_headers(
+                    DIFF, {"format": fmt}, extra=[f"/{store.aux_container}/{checkpoint_name}"]))
+                if META + "nb-error" in headers:
+                    raise SwiftContentsError(502, f"nbdiff error {headers[META + 'nb-error']}")
+                ctype = headers.get("content-type", "application/json").split(";")[0]
+                payload: Any = json.loads(body) if fmt == "nbdime" else body.decode("utf-8")
+                return {"content_type": ctype, "body": payload, "computed_by": "storlet"}
+            except SwiftContentsError as exc:
+                if exc.status == 404:
+                    raise
+                reason = self._failed(DIFF, exc)
+            except ValueError as exc:
+                reason = f"storlet {DIFF} gave no JSON: {exc}"
+        _, current = store.read(path)
+        _, base = store.read_aux(checkpoint_name)
+        ctype, payload = local_diff(base, current, fmt)
+        return {"content_type": ctype, "body": payload, "computed_by": "server",
+                "fallback_reason": reason}

@@ -1,0 +1,296 @@
+"""The magics in a real InteractiveShell against a real s2aio."""
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+from ipython_ext import StorletResult, StorletTable
+
+from .conftest import UPPER
+
+pytestmark = pytest.mark.integration
+
+HELPER = 'def shout(data):\n    return data.upper() + b"!"\n'
+WITH_HELPER = '''\
+import helper_shout
+
+
+class ShoutStorlet(object):
+    def __init__(self, logger):
+        self.logger = logger
+
+    def __call__(self, in_files, out_files, params):
+        out_files[0].set_metadata({})
+        out_files[0].write(helper_shout.shout(in_files[0].read()))
+        in_files[0].close()
+        out_files[0].close()
+'''
+
+
+def run(ip, line: str):
+    """Run ``line`` as a cell; return the ExecutionResult."""
+    return ip.run_cell(line, store_history=False)
+
+
+# -- %%storletapp -------------------------------------------------------------
+
+def test_storletapp_uploads_with_storlet_headers(ip, auth, conn, capsys):
+    ip.run_cell_magic("storletapp", "upper.UpperStorlet", UPPER)
+    out = capsys.readouterr().out
+    assert "Upload storlets succeeded /storlet/upper.py" in out
+    headers, body = conn.get_object("storlet", "upper.py")
+    assert body.decode() == UPPER
+    assert headers["x-object-meta-storlet-main"] == "upper.UpperStorlet"
+    assert headers["x-object-meta-storlet-language"] == "python"
+
+
+def test_storletapp_with_invoke_print_result_and_o(ip, auth, obj, capsys):
+    ip.run_cell_magic("storletapp", f"upper.UpperStorlet --with-invoke --input {obj} "
+                      "--print-result --param suffix=! -o r", UPPER)
+    out = capsys.readouterr().out
+    assert "Invocation Complete" in out and "Result Content:\nHELLO WORLD!" in out
+    r = ip.user_ns["r"]
+    assert r.status == 200 and r.content == b"HELLO WORLD!"
+    assert r.headers["x-object-meta-upper"] == "yes"
+
+
+def test_storletapp_dependencies(ip, auth, obj, conn):
+    ip.run_cell_magic("uploadfile", "dependency/helper_shout.py", HELPER)
+    assert conn.head_object("dependency", "helper_shout.py")[
+        "x-object-meta-storlet-dependency-version"] == "1"
+    ip.run_cell_magic("storletapp", f"shout.ShoutStorlet -d helper_shout.py --with-invoke "
+                      f"--input {obj} -o r", WITH_HELPER)
+    assert ip.user_ns["r"].content == b"HELLO WORLD!"
+    assert conn.head_object("storlet", "shout.py")["x-object-meta-storlet-dependency"] == \
+        "helper_shout.py"
+    # --local fetches the same dependency from Swift
+    ip.run_cell_magic("storletapp", f"shout.ShoutStorlet -d helper_shout.py --local "
+                      f"--input {obj} -o l", WITH_HELPER)
+    assert ip.user_ns["l"].content == b"HELLO WORLD!"
+
+
+def test_storletapp_local_on_file_and_object(ip, auth, obj, tmp_path, conn):
+    before = conn.get_container("storlet")[1]
+    local = tmp_path / "in.txt"
+    local.write_bytes(b"abc")
+    ip.user_ns["p"] = {"suffix": "?"}
+    ip.run_cell_magic("storletapp", f"localonly.UpperStorlet --local --input {local} -i p -o r",
+                      UPPER)
+    r = ip.user_ns["r"]
+    assert (r.status, r.content, r.metadata) == (200, b"ABC?", {"upper": "yes"})
+    assert "upper: 1 input(s)" in r.log
+    ip.run_cell_magic("storletapp", f"localonly.UpperStorlet --local --input {obj} "
+                      f"--extra {obj} --range 0-4 -o r", UPPER)
+    assert ip.user_ns["r"].content == b"HELLOHELLO WORLD"  # range applies to the main input
+    assert conn.get_container("storlet")[1] == before  # nothing deployed
+
+
+def test_storletapp_local_engine_rules(ip, auth, tmp_path):
+    local = tmp_path / "in.txt"
+    local.write_bytes(b"abc")
+    with pytest.raises(UsageError, match="local run of localonly.py failed: the storlet raised"):
+        ip.run_cell_magic("storletapp", f"localonly.UpperStorlet --local --input {local} "
+                          "--param raise=1", UPPER)
+    with pytest.raises(UsageError, match="has no class Nope"):
+        ip.run_cell_magic("storletapp", f"localonly.Nope --local --input {local}", UPPER)
+
+
+# -- %get / %put / %copy --------------------------------------------------------
+
+def test_get_with_params_var_and_param(ip, upper, obj):
+    ip.user_ns["params"] = {"suffix": "-1"}
+    ip.run_line_magic("get", f"--storlet upper.py --input {obj} -i params -o r")
+    r = ip.user_ns["r"]
+    assert isinstance(r, StorletResult)
+    assert r.status == 200 and b"".join(r.iter_content()) == b"HELLO WORLD-1"
+    assert r.content == b"HELLO WORLD-1" and r.transaction_id
+    ip.run_line_magic("get", f"--storlet upper --input {obj} -i params --param suffix=-2 -o r")
+    assert ip.user_ns["r"].content == b"HELLO WORLD-2"
+
+
+def test_get_range_extra_and_proxy(ip, upper, obj):
+    ip.run_line_magic("get", f"--storlet upper.py --input {obj} --range 6-10 -o r")
+    assert ip.user_ns["r"].content == b"WORLD"
+    ip.run_line_magic("get", f"--storlet upper.py --input {obj} --extra {obj} -o r")
+    assert ip.user_ns["r"].content == b"HELLO WORLDHELLO WORLD"
+    ip.run_line_magic("get", f"--storlet upper.py --input {obj} --run-on-proxy -o r")
+    assert ip.user_ns["r"].content == b"HELLO WORLD"
+
+
+def test_get_local_runs_the_deployed_storlet(ip, upper, obj):
+    ip.run_line_magic("get", f"--storlet upper.py --input {obj} --local --param suffix=L -o r")
+    r = ip.user_ns["r"]
+    assert (r.action, r.content) == ("LOCAL", b"HELLO WORLDL")
+    assert "upper: 1 input(s)" in r.log
+
+
+def test_get_without_o_displays_the_result(ip, upper, obj, capsys):
+    result = run(ip, f"%get --storlet upper.py --input {obj}")
+    assert result.success
+    assert isinstance(result.result, StorletResult)
+    out = capsys.readouterr().out
+    assert "status 200" in out and "HELLO WORLD" in out
+    assert "HELLO WORLD" in result.result._repr_html_()
+
+
+def test_log_from_get_and_storlet_log(ip, upper, obj, capsys):
+    ip.run_line_magic("get", f"--storlet upper.py --input {obj} --log -o r")
+    assert "upper: 1 input(s)" in ip.user_ns["r"].log
+    log = ip.run_line_magic("storlet_log", "upper.py")
+    assert "upper: 1 input(s)" in log and "upper: 1 input(s)" in log._repr_html_()
+
+
+def test_put_transforms_a_local_file_with_progress(ip, upper, container, conn, tmp_path, capsys):
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"ab" * (3 << 20))  # 6 MiB: above the progress threshold
+    ip.run_line_magic("put", f"--storlet upper.py --input {big} --output path:/{container}/big "
+                      "--param suffix=Z -o r")
+    r = ip.user_ns["r"]
+    assert r.status == 201 and "etag" in r.headers
+    headers, body = conn.get_object(container, "big")
+    assert body == b"AB" * (3 << 20) + b"Z" and headers["x-object-meta-upper"] == "yes"
+    assert "100%" in capsys.readouterr().err
+
+
+def test_copy_transforms_inside_swift(ip, upper, obj, container, conn):
+    ip.run_line_magic("copy", f"--storlet upper.py --input {obj} "
+                      f"--output path:/{container}/copied -o r --log")
+    r = ip.user_ns["r"]
+    assert r.status == 201
+    assert conn.get_object(container, "copied")[1] == b"HELLO WORLD"
+    assert "upper: 1 input(s)" in r.log
+
+
+# -- %%uploadfile, %storlets, %storlet_auth -----------------------------------
+
+def test_uploadfile_cell_and_line(ip, auth, container, conn, tmp_path):
+    ip.run_cell_magic("uploadfile", f"{container}/notes/a.txt", "some text\n")
+    headers, body = conn.get_object(container, "notes/a.txt")
+    assert body == b"some text\n" and headers["content-type"].startswith("text/plain")
+    local = tmp_path / "data.bin"
+    local.write_bytes(bytes(range(256)))
+    ip.run_line_magic("uploadfile", f"path:/{container}/data.bin {local}")
+    assert conn.get_object(container, "data.bin")[1] == bytes(range(256))
+
+
+def test_storlets_table(ip, upper, capsys):
+    table = ip.run_line_magic("storlets", "")
+    assert isinstance(table, StorletTable)
+    row = next(r for r in table.rows if r["name"] == "upper.py")
+    assert (row["main"], row["language"]) == ("upper.UpperStorlet", "python")
+    assert row["size"] == len(UPPER.encode()) and row["last_modified"]
+    assert "upper.UpperStorlet" in table._repr_html_()
+
+
+def test_storlet_auth_from_s2aio_env_text(ip, s2aio, monkeypatch, capsys):
+    for name in ("ST_AUTH", "ST_USER", "ST_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    env = s2aio.env("test2")
+    text = "".join(f"export {k}='{v}'\n" for k, v in env.items()) + "unset OS_AUTH_TOKEN\n"
+    ip.run_cell_magic("storlet_auth", "", text)
+    out = capsys.readouterr().out
+    assert "test2:tester2" in out and "AUTH_test2" in out and env["ST_KEY"] not in out
+
+
+# -- errors -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, message", [
+    ("--input path:/c/o -o r", "--storlet is required"),
+    ("--storlet upper.py -o r", "--input is required"),
+    ("--storlet upper.py --input /c/o -o r", "path:/<container>/<object>"),
+    ("--storlet upper.py --input path:/c -o r", "needs a container and an object"),
+    ("--storlet upper.py --input path:/c/o -i nosuchvar -o r", "no variable named 'nosuchvar'"),
+    ("--storlet upper.py --input path:/c/o -i notadict -o r", "must be a dict"),
+    ("--storlet upper.py --input path:/c/o -o 1r", "Python variable name"),
+    ("--storlet upper.py --input path:/c/o --param nokey", "key=value"),
+    ("--storlet upper.py --input path:/c/o --range x", "--range"),
+    ("--storlet upper.py --input path:/c/o --bogus", "unrecognized arguments"),
+])
+def test_get_usage_errors(ip, auth, line, message):
+    ip.user_ns["notadict"] = [1, 2]
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        ip.run_line_magic("get", line)
+
+
+def test_other_usage_errors(ip, auth, tmp_path):
+    with pytest.raises(UsageError, match="module.Class"):
+        ip.run_cell_magic("storletapp", "upper", UPPER)
+    with pytest.raises(UsageError, match="--with-invoke needs --input"):
+        ip.run_cell_magic("storletapp", "upper.UpperStorlet --with-invoke", UPPER)
+    with pytest.raises(UsageError, match="local path"):
+        ip.run_line_magic("put", "--storlet upper.py --input path:/c/o --output path:/c/o -o r")
+    with pytest.raises(UsageError, match="no such local file"):
+        ip.run_line_magic("put", f"--storlet upper.py --input {tmp_path}/nope "
+                          "--output path:/c/o -o r")
+    with pytest.raises(UsageError, match="--output is required"):
+        ip.run_line_magic("copy", "--storlet upper.py --input path:/c/o -o r")
+
+
+def one_line_error(ip, capsys, line: str, token: str) -> str:
+    """Run ``line`` as a cell; the error output must be one line without secrets."""
+    result = run(ip, line)
+    assert not result.success
+    captured = capsys.readouterr()
+    text = (captured.out + captured.err).strip()
+    assert len(text.splitlines()) == 1, text
+    assert "Traceback" not in text and token not in text and "testing" not in text
+    return text
+
+
+def test_swift_404_is_one_line_with_transaction(ip, upper, container, capsys, conn):
+    token = conn.get_auth()[1]
+    text = one_line_error(ip, capsys, f"%get --storlet upper.py --input path:/{container}/nope -o r",
+                          token)
+    assert "404" in text and "transaction tx" in text
+
+
+def test_swift_401_bad_key(ip, auth, monkeypatch, capsys, obj):
+    monkeypatch.setenv("ST_KEY", "wrong-secret-key")
+    text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} -o r",
+                          "wrong-secret-key")
+    assert "401" in text and "credentials" in text
+
+
+def test_swift_403_token_of_another_account(ip, s2aio, auth, monkeypatch, capsys, obj, conn):
+    # Pre-authenticated mode: test's storage URL with test2's token.
+    other = s2aio.connection("test2")
+    token2 = other.get_auth()[1]
+    other.close()
+    for name in ("ST_AUTH", "ST_USER", "ST_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("OS_STORAGE_URL", s2aio.storage_url("test"))
+    monkeypatch.setenv("OS_AUTH_TOKEN", token2)
+    text = one_line_error(ip, capsys, "%storlets", token2)
+    assert "403" in text and "transaction tx" in text
+    # The storlet middleware checks storlet access first: 401 there.
+    text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} -o r", token2)
+    assert "401" in text and "transaction tx" in text
+
+
+def test_swift_401_storlet_of_another_account(ip, s2aio, auth, monkeypatch, capsys, obj, conn):
+    for name, value in s2aio.env("test2").items():
+        monkeypatch.setenv(name, value)
+    text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} -o r",
+                          conn.get_auth()[1])
+    assert "401" in text and "transaction tx" in text
+
+
+def test_storlet_that_raises_is_503(ip, upper, obj, capsys, conn):
+    text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} --param raise=1 -o r",
+                          conn.get_auth()[1])
+    assert "503" in text and "transaction tx" in text
+
+
+def test_storlet_error_document(ip, upper, obj, container, capsys, conn):
+    text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} --param fail=1 -o r",
+                          conn.get_auth()[1])
+    assert "asked to report an error" in text and "status 200" in text and "transaction tx" in text
+    assert ip.user_ns["r"].headers["x-object-meta-storlet-error"]  # the document is kept
+    text = one_line_error(ip, capsys, f"%copy --storlet upper.py --input {obj} "
+                          f"--output path:/{container}/bad --param fail=1 -o r", conn.get_auth()[1])
+    assert "asked to report an error" in text and "COPY" in text
+
+
+def test_storlet_log_missing(ip, auth, capsys, conn):
+    text = one_line_error(ip, capsys, "%storlet_log neverlogged.py", conn.get_auth()[1])
+    assert "invoke it with --log first" in text
