@@ -160,8 +160,9 @@ def _setup_logging(verbose: bool, secrets: Sequence[str], stream: TextIO) -> log
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    # swiftclient logs failed requests itself; our error line says it once, clearly.
-    logging.getLogger("swiftclient").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    # swiftclient logs failed requests itself (our error line says it once, clearly),
+    # and its request logs show the first characters of tokens: keep it quiet.
+    logging.getLogger("swiftclient").setLevel(logging.CRITICAL)
     return handler
 
 

@@ -369,8 +369,10 @@ class SwiftContentsManager(AsyncContentsManager):
         if not path:
             raise web.HTTPError(400, "Can't delete root")
         self._refuse_hidden(path)
-        if await self.run(self.store.head, path) is not None:
-            await self.run(self.store.delete_object, self.store.key(path), missing_ok=False)
+        entry = await self.run(self.store.head, path)
+        if entry is not None:
+            await self.run(lambda: self.store.delete_object(
+                self.store.key(path), missing_ok=False, manifest=entry.is_manifest))
             return
         if not await self.run(self.store.dir_exists, path):
             raise web.HTTPError(404, f"File or directory does not exist: {path}")

@@ -291,12 +291,16 @@ class Store:
     def write_aux(self, name: str, data: bytes, headers: dict[str, str] | None = None) -> None:
         self._call(name, "put_object", self.aux_container, name, data, headers=headers or {})
 
-    def delete_object(self, name: str, *, aux: bool = False, missing_ok: bool = True) -> None:
-        """Delete one object by full name; an SLO takes its segments with it."""
+    def delete_object(self, name: str, *, aux: bool = False, missing_ok: bool = True,
+                      manifest: bool = False) -> None:
+        """Delete one object by full name; a manifest takes its segments with it.
+
+        (``multipart-manifest=delete`` on a plain object answers 200 and deletes
+        nothing, so it is only sent for known manifests.)"""
         container = self.aux_container if aux else self.container
         try:
             self._call(name, "delete_object", container, name,
-                       query_string="multipart-manifest=delete")
+                       query_string="multipart-manifest=delete" if manifest else None)
         except SwiftContentsError as exc:
             if not (missing_ok and exc.status == 404):
                 raise
@@ -315,14 +319,6 @@ class Store:
                    headers={"X-Copy-From": quote(f"/{src_c}/{src_name}")},
                    query_string="multipart-manifest=get" if manifest_only else None)
 
-    def delete_manifest_only(self, name: str) -> None:
-        """Delete a manifest object but not its segments (they moved to a copy)."""
-        try:
-            self._call(name, "delete_object", self.container, name)
-        except SwiftContentsError as exc:
-            if exc.status != 404:
-                raise
-
     def retire(self, path: str) -> str | None:
         """Before replacing ``path``: park an old large-object manifest in the aux
         container so its segments can be deleted once the new version is in place."""
@@ -335,7 +331,7 @@ class Store:
 
     def drop_retired(self, parked: str | None) -> None:
         if parked:
-            self.delete_object(parked, aux=True)
+            self.delete_object(parked, aux=True, manifest=True)
 
     # -- large uploads (segments + a static large object manifest) -----------------
     def upload_pointer(self, path: str) -> str:
@@ -394,17 +390,15 @@ class Store:
 
     def move_object(self, old: str, new: str, is_manifest: bool) -> None:
         self.copy(self.key(old), self.key(new), manifest_only=is_manifest)
-        if is_manifest:
-            self.delete_manifest_only(self.key(old))
-        else:
-            self.delete_object(self.key(old))
+        self.delete_object(self.key(old))  # a manifest's segments now belong to the copy
 
     def delete_tree(self, tree: list[Entry]) -> None:
         """Files first, then markers deepest first: a retry after a failure still
         sees the directory and finishes the job."""
-        files = [self.prefix + e.name for e in tree if not e.is_dir]
+        files = [e for e in tree if not e.is_dir]
         markers = sorted((self.prefix + e.name for e in tree if e.is_dir), key=len, reverse=True)
-        self.map_parallel(self.delete_object, files)
+        self.map_parallel(
+            lambda e: self.delete_object(self.prefix + e.name, manifest=e.is_manifest), files)
         for name in markers:
             self.delete_object(name)
 
@@ -453,10 +447,8 @@ class Store:
             self.prefix + e.name, self.prefix + rekey(e.name, old, new),
             manifest_only=e.is_manifest), tree)
         self.make_dir(new)
-        for e in tree:  # segments now belong to the copies
-            if e.is_manifest:
-                self.delete_manifest_only(self.prefix + e.name)
-        self.delete_tree([e for e in tree if not e.is_manifest])
+        # Manifests are deleted without their segments: those belong to the copies now.
+        self.delete_tree([dataclasses.replace(e, is_manifest=False) for e in tree])
         self.delete_object(journal, aux=True)
 
 

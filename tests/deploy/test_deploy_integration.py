@@ -239,8 +239,11 @@ def test_bad_credentials_fail_without_leaking(s2aio, swift_env):
 
     bad_token = f"AUTH_tk{uuid.uuid4().hex}"
     token_env = {"OS_STORAGE_URL": s2aio.storage_url("test"), "OS_AUTH_TOKEN": bad_token}
-    result = run_cli(["--check", "-v"], token_env)
+    result = run_cli(["--check"], token_env)
     _assert_one_clear_line(result, "authentication failed (401)", secrets=[bad_token])
+    verbose = run_cli(["--check", "-v"], token_env)  # debug logging on: still no secret
+    assert verbose.returncode == 1 and "authentication failed (401)" in verbose.stderr
+    assert "DEBUG" in verbose.stderr and bad_token[:10] not in verbose.stdout + verbose.stderr
 
     result = run_cli(["--token", bad_token, "--storage-url", s2aio.storage_url("test")], {})
     _assert_one_clear_line(result, "(401)", secrets=[bad_token])

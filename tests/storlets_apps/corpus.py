@@ -75,14 +75,16 @@ def fetch() -> list[Path]:
 
 
 def reads_v4(data: bytes) -> Any:
-    """A v4 notebook as nbformat holds it in memory, or None for other versions."""
-    import nbformat
+    """A v4 notebook as nbformat's JSON reader holds it in memory (no id repair),
+    or None for other versions or unreadable data."""
+    from nbformat import from_dict
+    from nbformat.v4.rwbase import rejoin_lines, strip_transient
 
     try:
         raw = json.loads(data)
-        if raw.get("nbformat") != 4:
+        if raw.get("nbformat") != 4 or not isinstance(raw.get("cells"), list):
             return None
-        return nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
+        return strip_transient(rejoin_lines(from_dict(raw)))
     except Exception:
         return None
 
