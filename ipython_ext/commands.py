@@ -19,7 +19,7 @@ from .parsing import (SwiftPath, check_variable_name, local_file, parse_dependen
                       parse_swift_path, params_from_namespace, split_container_object,
                       storlet_object_name, PATH_PREFIX)
 from .progress import Reporter, reporter_for
-from .render import ERROR_HEADER
+from .render import error_message
 from .result import StorletLog, StorletResult, StorletTable
 
 
@@ -74,7 +74,7 @@ def deliver(ctx: Context, result: StorletResult, name: str | None) -> StorletRes
     """Store the result (if ``-o``), then fail on a storlet error document."""
     if name:
         ctx.user_ns[name] = result
-    error = result.headers.get(ERROR_HEADER)
+    error = error_message(result.headers)
     if error:
         kept = f"; the result is in {name}" if name else ""
         raise StorletMagicError(
@@ -98,9 +98,7 @@ def attach_log(ctx: Context, result: StorletResult, inv: Invocation) -> None:
 def check_stored_output(ctx: Context, result: StorletResult, dest: SwiftPath) -> None:
     """PUT/COPY outputs carry a storlet's error in the stored object's metadata."""
     with ctx.swift(f"checking {dest}"):
-        error = swiftio.stored_error(ctx.session.connection(), dest)
-    if error:
-        result.headers[ERROR_HEADER] = error
+        result.headers.update(swiftio.stored_error(ctx.session.connection(), dest))
 
 
 # -- magics -------------------------------------------------------------------

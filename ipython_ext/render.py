@@ -4,7 +4,7 @@ Pure functions over a ``View`` (status, headers, a body preview). The body is
 recognised by shape, so results of the project's notebook storlets get a
 fitting display and anything else a generic one:
 
-- an error document (``X-Object-Meta-Storlet-Error`` set): the message;
+- an error document (``X-Object-Meta-Nb-Error`` or ``-Storlet-Error`` set): the message;
 - a notebook listing (a list of dicts with notebook fields): a table;
 - an nbdime diff (a list of ``{"op", "key"}`` dicts): before | after, side by side;
 - a validation report (a dict with ``valid``): verdict and errors;
@@ -21,7 +21,9 @@ TEXT_PREVIEW_CHARS = 4000
 HEX_PREVIEW_BYTES = 256
 CELL_CHARS = 200
 MAX_ROWS = 500
-ERROR_HEADER = "x-object-meta-storlet-error"
+# Error metadata of storlets: this project's (``Nb-Error`` + ``Nb-Error-Detail``)
+# and a generic one. On PUT/COPY the engine drops ``Storlet-*`` metadata.
+ERROR_HEADERS = ("x-object-meta-nb-error", "x-object-meta-storlet-error")
 LISTING_KEYS = frozenset({"name", "path", "title", "kernel", "cells", "language",
                           "nbformat", "valid", "size", "output_bytes"})
 LISTING_CONTAINER_KEYS = ("notebooks", "entries", "items", "listing", "files")
@@ -87,10 +89,25 @@ def diff_entries(doc: Any) -> list[dict] | None:
     return None
 
 
+def error_message(headers: Mapping[str, str]) -> str | None:
+    """The error a storlet reported in its metadata, with its detail."""
+    for name in ERROR_HEADERS:
+        if headers.get(name):
+            detail = headers.get(f"{name}-detail")
+            return f"{headers[name]}: {detail}" if detail else headers[name]
+    return None
+
+
+def error_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items()
+            if any(k == h or k == f"{h}-detail" for h in ERROR_HEADERS)}
+
+
 def classify(view: View) -> tuple[str, Any]:
     """``(kind, data)`` for a view: error, listing, diff, validation, json, text, binary, empty."""
-    if ERROR_HEADER in view.headers:
-        return "error", view.headers[ERROR_HEADER]
+    error = error_message(view.headers)
+    if error:
+        return "error", error
     if not view.body:
         return "empty", None
     doc = decode_json(view.body, view.complete)

@@ -24,7 +24,7 @@ from deploy.errors import DeployError
 from .errors import StorletMagicError
 from .parsing import SwiftPath, params_to_headers
 from .progress import ProgressReader, Reporter
-from .render import ERROR_HEADER
+from .render import error_headers
 from .result import StorletResult
 
 log = logging.getLogger(__name__)
@@ -193,9 +193,9 @@ def invoke_copy(conn: swiftclient.Connection, source: SwiftPath, dest: SwiftPath
                          storlet=storlet, target=f"{source} -> {dest}")
 
 
-def stored_error(conn: swiftclient.Connection, dest: SwiftPath) -> str | None:
-    """The error a storlet recorded on a PUT/COPY output object, if any."""
-    return conn.head_object(dest.container, dest.obj).get(ERROR_HEADER)
+def stored_error(conn: swiftclient.Connection, dest: SwiftPath) -> dict[str, str]:
+    """The error metadata a storlet recorded on a PUT/COPY output object, if any."""
+    return error_headers(conn.head_object(dest.container, dest.obj))
 
 
 def log_names(storlet: str) -> tuple[str, ...]:

@@ -98,6 +98,8 @@ use = egg:swift#healthcheck
 
 [filter:proxy-logging]
 use = egg:swift#proxy_logging
+# Tokens never reach the logs, not even their first characters.
+reveal_sensitive_prefix = 0
 
 [filter:cache]
 use = egg:swift#memcache
@@ -200,6 +202,8 @@ use = egg:swift#catch_errors
 
 [filter:proxy-logging]
 use = egg:swift#proxy_logging
+# Tokens never reach the logs, not even their first characters.
+reveal_sensitive_prefix = 0
 
 [filter:cache]
 use = egg:swift#memcache

@@ -23,7 +23,8 @@ class UpperStorlet(object):
             raise RuntimeError("asked to fail")
         md = {"Upper": "yes"}
         if params.get("fail") == "1":
-            md["Storlet-Error"] = "asked to report an error"
+            md["Nb-Error"] = "asked"
+            md["Nb-Error-Detail"] = "asked to report an error"
         out.set_metadata(md)
         for f in in_files:
             out.write(f.read().upper())

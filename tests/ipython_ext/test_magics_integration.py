@@ -285,7 +285,7 @@ def test_storlet_error_document(ip, upper, obj, container, capsys, conn):
     text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} --param fail=1 -o r",
                           conn.get_auth()[1])
     assert "asked to report an error" in text and "status 200" in text and "transaction tx" in text
-    assert ip.user_ns["r"].headers["x-object-meta-storlet-error"]  # the document is kept
+    assert ip.user_ns["r"].headers["x-object-meta-nb-error"]  # the document is kept
     text = one_line_error(ip, capsys, f"%copy --storlet upper.py --input {obj} "
                           f"--output path:/{container}/bad --param fail=1 -o r", conn.get_auth()[1])
     assert "asked to report an error" in text and "COPY" in text

@@ -44,8 +44,11 @@ def test_classify(body, kind):
 
 
 def test_error_document_wins():
-    r = result({"error": "x"}, **{"X-Object-Meta-Storlet-Error": "bad notebook"})
-    assert render.classify(r._view()) == ("error", "bad notebook")
+    r = result({"error": "x"}, **{"X-Object-Meta-Nb-Error": "bad",
+                                  "X-Object-Meta-Nb-Error-Detail": "bad notebook"})
+    assert render.classify(r._view()) == ("error", "bad: bad notebook")
+    generic = result({}, **{"X-Object-Meta-Storlet-Error": "oops"})
+    assert render.classify(generic._view()) == ("error", "oops")
     assert "bad notebook" in r._repr_html_() and "bad notebook" in repr(r)
 
 

@@ -151,3 +151,12 @@ def test_generate_log_stores_the_storlet_log(conn, obj, sandboxcheck):
                                                  "X-Storlet-Generate-Log": "True"})
     _, log = conn.get_object("log", "sandboxcheck.py.log")
     assert b"sandbox check done" in log
+
+
+def test_no_token_or_password_in_swift_logs(s2aio, conn, obj):
+    conn.get_object(*obj)
+    token = conn.token or conn.get_auth()[1]
+    text = (s2aio.logs_dir / "swift.log").read_text(errors="replace")
+    assert "proxy-server" in text  # the log is really written
+    assert token not in text and token[:12] not in text
+    assert "testing" not in text and s2aio.state["admin_key"] not in text
