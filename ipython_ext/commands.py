@@ -84,15 +84,28 @@ def deliver(ctx: Context, result: StorletResult, name: str | None) -> StorletRes
     return None if name else result
 
 
-def attach_log(ctx: Context, result: StorletResult, inv: Invocation) -> None:
-    if not inv.log:
+def log_baseline(ctx: Context, storlet: str, inv: Invocation | None) -> str | None:
+    """The stored log before an invocation with --log (the engine appends to it)."""
+    if inv is None or not inv.log:
+        return None
+    with ctx.swift(f"reading the log of {storlet}"):
+        return swiftio.read_log(ctx.session.connection(), storlet) or ""
+
+
+def attach_log(ctx: Context, result: StorletResult, baseline: str | None) -> None:
+    """Attach what the storlet logged during this invocation (``--log``)."""
+    if baseline is None:
         return
     result.content  # the engine stores the log once the storlet is done
     with ctx.swift(f"reading the log of {result.storlet}"):
-        result.log = swiftio.read_log(ctx.session.connection(), result.storlet)
-    if result.log is None:
+        text = swiftio.read_log(ctx.session.connection(), result.storlet)
+    if text is None:
         ctx.print(f"No log was stored for {result.storlet}: the cluster's storlets middleware "
-                  "needs the X-Storlet-Generate-Log fix (see ipython_ext docs).")
+                  "needs the X-Storlet-Generate-Log fix (see the ipython_ext docs).")
+        return
+    # The log file grows per node; keep only the new part when it is the same file.
+    new = text[len(baseline):] if baseline and text.startswith(baseline) else text
+    result.log = StorletLog.of(new, result.storlet)
 
 
 def check_stored_output(ctx: Context, result: StorletResult, dest: SwiftPath) -> None:
@@ -111,32 +124,30 @@ def storletapp(ctx: Context, args: Any, cell: str) -> StorletResult | None:
     if not (args.with_invoke or args.local) and (args.input or out):
         raise StorletMagicError("--input and -o need --with-invoke (run in Swift) or --local")
     if args.local:
-        inv = invocation(args, ctx.user_ns)
-        source = parse_input(args.input)
-        result = run_local(ctx, cell, args.module_class, source, inv, dependencies, name)
+        def load(directory: Path) -> tuple[str, str]:
+            swiftio.fetch_dependencies(ctx.session.connection(), dependencies, directory)
+            return cell, args.module_class
+        result = run_local(ctx, parse_input(args.input), invocation(args, ctx.user_ns), name, load)
         return present(ctx, args, result, out)
     if args.with_invoke and not args.input:
         raise StorletMagicError("--with-invoke needs --input path:/<container>/<object> to run the app")
     inv = invocation(args, ctx.user_ns) if args.with_invoke else None
     source = parse_swift_path(args.input) if args.with_invoke else None
-    conn = None
     with ctx.swift(f"uploading storlet /{args.container}/{name}"):
-        conn = ctx.session.connection()
-        swiftio.upload_storlet(conn, cell, name=name, main_class=args.module_class,
-                               dependencies=dependencies, container=args.container)
+        swiftio.upload_storlet(ctx.session.connection(), cell, name=name,
+                               main_class=args.module_class, dependencies=dependencies,
+                               container=args.container)
     ctx.print(f"Upload storlets succeeded /{args.container}/{name}")
     ctx.print(f"Example command `swift download <container> <object> -H X-Run-Storlet:{name}`")
     if inv is None or source is None:
         return None
-    with ctx.swift(f"running {name} on GET {source}"):
-        result = swiftio.invoke_get(conn, source, inv.headers(name), name)
-        result.content
-    attach_log(ctx, result, inv)
+    result = invoke_get(ctx, source, inv, name)
     ctx.print("Invocation Complete")
     return present(ctx, args, result, out)
 
 
 def present(ctx: Context, args: Any, result: StorletResult, out: str | None) -> StorletResult | None:
+    """``--print-result`` prints the body; otherwise the result is stored or shown."""
     if args.print_result:
         ctx.print("Result Content:")
         ctx.print(result.text)
@@ -144,28 +155,23 @@ def present(ctx: Context, args: Any, result: StorletResult, out: str | None) -> 
     return None if args.print_result else shown
 
 
-def run_local(ctx: Context, source_code: str, main_class: str, source: SwiftPath | Path,
-              inv: Invocation, dependencies: tuple[str, ...], storlet: str) -> StorletResult:
-    """Run a storlet in-process on a local file or a Swift object."""
+def run_local(ctx: Context, source: SwiftPath | Path, inv: Invocation, storlet: str,
+              load: Callable[[Path], tuple[str, str]]) -> StorletResult:
+    """Run a storlet in-process on a local file or a Swift object.
+
+    ``load(directory)`` puts the storlet's dependencies in ``directory`` and
+    returns its source and main class.
+    """
     with tempfile.TemporaryDirectory(prefix="storlet-local-") as tmp:
         directory = Path(tmp)
-        data, metadata, extra = local_inputs(ctx, source, inv, dependencies, directory)
-        return local.run(source_code, main_class, data, params=inv.params, metadata=metadata,
-                         extra=extra, dependencies_dir=directory, storlet=storlet,
-                         target=str(source))
-
-
-def local_inputs(ctx: Context, source: SwiftPath | Path, inv: Invocation,
-                 dependencies: tuple[str, ...], directory: Path):
-    with ctx.swift("fetching inputs for the local run"):
-        if isinstance(source, Path):
-            data, metadata = source.read_bytes(), {}
-        else:
-            data, metadata = read_with_metadata(ctx, source)
-        extra = [read_with_metadata(ctx, p) for p in inv.extra]
-        if dependencies:
-            swiftio.fetch_dependencies(ctx.session.connection(), dependencies, directory)
-    return local.apply_range(data, inv.byte_range), metadata, extra
+        with ctx.swift(f"fetching {storlet} and the inputs for the local run"):
+            code, main_class = load(directory)
+            data, metadata = (source.read_bytes(), {}) if isinstance(source, Path) \
+                else read_with_metadata(ctx, source)
+            extra = [read_with_metadata(ctx, p) for p in inv.extra]
+        return local.run(code, main_class, local.apply_range(data, inv.byte_range),
+                         params=inv.params, metadata=metadata, extra=extra,
+                         dependencies_dir=directory, storlet=storlet, target=str(source))
 
 
 def read_with_metadata(ctx: Context, path: SwiftPath) -> tuple[bytes, dict[str, str]]:
@@ -174,25 +180,25 @@ def read_with_metadata(ctx: Context, path: SwiftPath) -> tuple[bytes, dict[str, 
     return body, {k[len(prefix):]: v for k, v in headers.items() if k.startswith(prefix)}
 
 
+def invoke_get(ctx: Context, source: SwiftPath, inv: Invocation, storlet: str) -> StorletResult:
+    baseline = log_baseline(ctx, storlet, inv)
+    with ctx.swift(f"running {storlet} on GET {source}"):
+        result = swiftio.invoke_get(ctx.session.connection(), source, inv.headers(storlet), storlet)
+        result.peek()  # a storlet failure shows up now, not on a later read
+    attach_log(ctx, result, baseline)
+    return result
+
+
 def get(ctx: Context, args: Any) -> StorletResult | None:
     out = output_name(args)
     storlet = required_storlet(args)
     source = parse_swift_path(args.input)
     inv = invocation(args, ctx.user_ns)
     if args.local:
-        with tempfile.TemporaryDirectory(prefix="storlet-local-") as tmp:
-            with ctx.swift(f"fetching storlet {storlet}"):
-                main = swiftio.fetch_storlet(ctx.session.connection(), storlet, Path(tmp))
-            code = (Path(tmp) / storlet).read_text(encoding="utf-8")
-            data, metadata, extra = local_inputs(ctx, source, inv, (), Path(tmp))
-            result = local.run(code, main, data, params=inv.params, metadata=metadata, extra=extra,
-                               dependencies_dir=Path(tmp), storlet=storlet, target=str(source))
-        return deliver(ctx, result, out)
-    with ctx.swift(f"running {storlet} on GET {source}"):
-        result = swiftio.invoke_get(ctx.session.connection(), source, inv.headers(storlet), storlet)
-        result.peek()  # a storlet failure shows up now, not on a later read
-    attach_log(ctx, result, inv)
-    return deliver(ctx, result, out)
+        def load(directory: Path) -> tuple[str, str]:
+            return swiftio.fetch_storlet(ctx.session.connection(), storlet, directory)
+        return deliver(ctx, run_local(ctx, source, inv, storlet, load), out)
+    return deliver(ctx, invoke_get(ctx, source, inv, storlet), out)
 
 
 def put(ctx: Context, args: Any) -> StorletResult | None:
@@ -204,12 +210,13 @@ def put(ctx: Context, args: Any) -> StorletResult | None:
     local_path = local_file(args.input)
     dest = parse_swift_path(args.output, "--output")
     inv = invocation(args, ctx.user_ns)
+    baseline = log_baseline(ctx, storlet, inv)
     with ctx.swift(f"running {storlet} on PUT {dest}"):
         result = swiftio.invoke_put(ctx.session.connection(), local_path, dest,
                                     inv.headers(storlet), storlet,
                                     progress=ctx.progress(f"PUT {dest}"))
     check_stored_output(ctx, result, dest)
-    attach_log(ctx, result, inv)
+    attach_log(ctx, result, baseline)
     return deliver(ctx, result, out)
 
 
@@ -219,11 +226,12 @@ def copy(ctx: Context, args: Any) -> StorletResult | None:
     source = parse_swift_path(args.input)
     dest = parse_swift_path(args.output, "--output")
     inv = invocation(args, ctx.user_ns)
+    baseline = log_baseline(ctx, storlet, inv)
     with ctx.swift(f"running {storlet} on COPY {source} to {dest}"):
         result = swiftio.invoke_copy(ctx.session.connection(), source, dest,
                                      inv.headers(storlet), storlet)
     check_stored_output(ctx, result, dest)
-    attach_log(ctx, result, inv)
+    attach_log(ctx, result, baseline)
     return deliver(ctx, result, out)
 
 
@@ -269,8 +277,7 @@ def storlet_log(ctx: Context, args: Any) -> StorletLog | None:
         raise StorletMagicError(
             f"no log stored for {storlet} in container {args.container!r}: "
             f"invoke it with --log first (e.g. %get --storlet {storlet} --input path:/c/o --log -o r)")
-    log = StorletLog(text)
-    log.storlet = storlet
+    log = StorletLog.of(text, storlet)
     if args.o:
         ctx.user_ns[check_variable_name(args.o)] = log
         return None

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 from .errors import StorletMagicError
 from .parsing import parse_module_class
-from .result import StorletResult
+from .result import StorletLog, StorletResult
 
 LOCAL_TIMEOUT_S = 60.0
 
@@ -76,4 +76,4 @@ def run(source: str, main_class: str, data: bytes, *, params: Mapping[str, str],
     headers = {("content-type" if k.lower() == "content-type" else f"x-object-meta-{k.lower()}"): v
                for k, v in outcome.metadata.items()}
     return StorletResult(200, headers, outcome.body, action="LOCAL", storlet=storlet,
-                         target=target, log=outcome.log)
+                         target=target, log=StorletLog.of(outcome.log, storlet))

@@ -8,6 +8,7 @@ fitting display and anything else a generic one:
 - a notebook listing (a list of dicts with notebook fields): a table;
 - an nbdime diff (a list of ``{"op", "key"}`` dicts): before | after, side by side;
 - a validation report (a dict with ``valid``): verdict and errors;
+- an HTML page (``text/html``, e.g. the diff storlet's side-by-side page): in a frame;
 - other JSON: pretty printed; text: a preview; binary: a hex preview.
 """
 from __future__ import annotations
@@ -15,12 +16,14 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import re
 from typing import Any, Iterable, Mapping, Sequence
 
 TEXT_PREVIEW_CHARS = 4000
 HEX_PREVIEW_BYTES = 256
 CELL_CHARS = 200
 MAX_ROWS = 500
+HTML_FRAME_PX = 480
 # Error metadata of storlets: this project's (``Nb-Error`` + ``Nb-Error-Detail``)
 # and a generic one. On PUT/COPY the engine drops ``Storlet-*`` metadata.
 ERROR_HEADERS = ("x-object-meta-nb-error", "x-object-meta-storlet-error")
@@ -104,12 +107,14 @@ def error_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def classify(view: View) -> tuple[str, Any]:
-    """``(kind, data)`` for a view: error, listing, diff, validation, json, text, binary, empty."""
+    """``(kind, data)``: error, html, listing, diff, validation, json, text, binary or empty."""
     error = error_message(view.headers)
     if error:
         return "error", error
     if not view.body:
         return "empty", None
+    if view.headers.get("content-type", "").startswith("text/html") and view.complete:
+        return "html", view.body.decode("utf-8", errors="replace")
     doc = decode_json(view.body, view.complete)
     if doc is not None:
         name = view.storlet.lower()
@@ -132,6 +137,17 @@ def classify(view: View) -> tuple[str, Any]:
             except UnicodeDecodeError:
                 pass
         return "binary", view.body
+
+
+# StorletLogger writes "<module.Class> LEVEL: message" with no line end.
+_LOG_LEVELS = r" (?:DEBUG|INFO|WARN|ERROR): "
+
+
+def log_lines(text: str, storlet: str = "") -> str:
+    """A storlet log with one entry per line (``storlet`` names its module precisely)."""
+    module = storlet.rsplit(".", 1)[0] if storlet.endswith(".py") else ""
+    name = re.escape(module) if module else r"\b[A-Za-z_]\w*"
+    return re.sub(rf"(?<!\n)(?<!^)(?={name}\.[A-Za-z_]\w*{_LOG_LEVELS})", "\n", text)
 
 
 # -- diff flattening ------------------------------------------------------
@@ -213,6 +229,8 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, dict):  # e.g. a listing's {"code": 2, "markdown": 1}
+        return ", ".join(f"{k} {_short(v, 40)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return ", ".join(_short(v, 60) for v in value)
     return _short(value)
@@ -254,6 +272,10 @@ def body_html(kind: str, data: Any, view: View) -> str:
         return validation_html(data)
     if kind == "json":
         return f"<pre>{escape(json.dumps(data, indent=2, ensure_ascii=False))}</pre>"
+    if kind == "html":
+        # A storlet's page keeps its own styles: isolate it in a frame.
+        return (f"<iframe srcdoc=\"{escape(data)}\" style='width:100%;height:{HTML_FRAME_PX}px;"
+                "border:1px solid #ccc'></iframe>")
     if kind == "text":
         more = "…" if len(data) > TEXT_PREVIEW_CHARS or not view.complete else ""
         return f"<pre>{escape(data[:TEXT_PREVIEW_CHARS])}{more}</pre>"
@@ -266,7 +288,8 @@ def result_html(view: View) -> str:
     kind, data = classify(view)
     headers = "".join(f"<tr><td><code>{escape(k)}</code></td><td>{escape(v)}</td></tr>"
                       for k, v in ordered_headers(view.headers))
-    log = (f"<details><summary>storlet log</summary><pre>{escape(view.log)}</pre></details>"
+    log = (f"<details><summary>storlet log</summary><pre>{escape(log_lines(view.log, view.storlet))}</pre>"
+           "</details>"
            if view.log is not None else "")
     return (f"<div class='storlet-result'><p><b>{escape(view.title)}</b> → "
             f"status <b>{view.status}</b> <small>({escape(kind)})</small></p>"
@@ -276,7 +299,7 @@ def result_html(view: View) -> str:
 
 
 def log_html(storlet: str, text: str) -> str:
-    return f"<p><b>log of {escape(storlet)}</b></p><pre>{escape(text)}</pre>"
+    return f"<p><b>log of {escape(storlet)}</b></p><pre>{escape(log_lines(text, storlet))}</pre>"
 
 
 # -- text -----------------------------------------------------------------
@@ -316,7 +339,7 @@ def body_text(kind: str, data: Any, view: View) -> str:
         return "\n".join(lines)
     if kind == "json":
         return json.dumps(data, indent=2, ensure_ascii=False)
-    if kind == "text":
+    if kind in ("text", "html"):
         more = "…" if len(data) > TEXT_PREVIEW_CHARS or not view.complete else ""
         return data[:TEXT_PREVIEW_CHARS] + more
     if kind == "binary":
@@ -334,7 +357,7 @@ def result_text(view: View) -> str:
             lines.append(f"  {key}: {view.headers[key]}")
     lines.append(body_text(kind, data, view))
     if view.log is not None:
-        lines += ["--- storlet log ---", view.log]
+        lines += ["--- storlet log ---", log_lines(view.log, view.storlet)]
     return "\n".join(lines)
 
 

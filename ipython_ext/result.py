@@ -104,7 +104,8 @@ class StorletResult:
         body = None if not self._buffer and self._rest is None else self.peek()
         complete = self._rest is None
         return render.View(
-            title=f"{self.action} {self.target} with {self.storlet}".strip(),
+            title=" ".join(filter(None, (self.action, self.target,
+                                         f"with {self.storlet}" if self.storlet else ""))),
             status=self.status, headers=self.headers, body=body,
             complete=complete, storlet=self.storlet, log=self.log)
 
@@ -161,12 +162,18 @@ class StorletTable:
 
 
 class StorletLog(str):
-    """A storlet's log text, shown as a pre-formatted block in Jupyter."""
+    """A storlet's log text, shown one entry per line (HTML block in Jupyter)."""
 
     storlet: str = ""
+
+    @classmethod
+    def of(cls, text: str, storlet: str) -> "StorletLog":
+        log = cls(text)
+        log.storlet = storlet
+        return log
 
     def _repr_html_(self) -> str:
         return render.log_html(self.storlet, str(self))
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
+        printer.text(render.log_lines(str(self), self.storlet))

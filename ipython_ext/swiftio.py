@@ -252,16 +252,15 @@ def list_storlets(conn: swiftclient.Connection, container: str = STORLET_CONTAIN
 
 def fetch_storlet(conn: swiftclient.Connection, storlet: str, directory: Path, *,
                   container: str = STORLET_CONTAINER,
-                  dependency_container: str = DEPENDENCY_CONTAINER) -> str:
-    """Download a deployed storlet and its dependencies into ``directory``.
+                  dependency_container: str = DEPENDENCY_CONTAINER) -> tuple[str, str]:
+    """Download a deployed storlet's dependencies into ``directory``.
 
-    Returns its main class (``module.Class``) from the storlet object's metadata.
+    Returns its source and main class (``module.Class``, from its metadata).
     """
     headers, body = conn.get_object(container, storlet)
-    (directory / storlet).write_bytes(body)
     fetch_dependencies(conn, headers.get(DEPENDENCY_HEADER, "").split(","), directory,
                        container=dependency_container)
-    return headers.get("x-object-meta-storlet-main", "")
+    return body.decode("utf-8"), headers.get("x-object-meta-storlet-main", "")
 
 
 def fetch_dependencies(conn: swiftclient.Connection, names: Sequence[str], directory: Path, *,

@@ -341,6 +341,13 @@ class S2AIO:
         for name in order:
             if procs.stop_pid_file(run / f"{name}.pid"):
                 stopped.append(name)
+        # Safety net: a sandbox whose pid file was lost (e.g. a server killed
+        # mid-restart) is still recognisable by this data dir's sandbox path.
+        strays = procs.processes_mentioning(str(self.layout.root / "sbox") + "/")
+        for pid in strays:
+            procs.kill_group_or_process(pid)
+        if strays:
+            stopped.append(f"{len(strays)} stray sandbox process(es)")
         return stopped
 
     def reset(self) -> None:

@@ -31,6 +31,17 @@ from storlets.gateway.gateways.container.runtime import RunTimeSandbox
 from .procs import pid_is_alive, process_start_time
 from .sandbox import SANDBOX_PYTHON, bwrap_argv
 
+# One restart at a time per sandbox: concurrent first calls (green threads of
+# one server) would otherwise each start a sandbox and orphan all but one.
+_restart_locks: dict[str, "eventlet.semaphore.Semaphore"] = {}
+
+
+def _restart_lock(key: str):
+    import eventlet.semaphore
+
+    return _restart_locks.setdefault(key, eventlet.semaphore.Semaphore(1))
+
+
 class BwrapRunTimeSandbox(RunTimeSandbox):
     def __init__(self, scope, conf, logger):
         super().__init__(scope, conf, logger)
@@ -42,6 +53,13 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
     @property
     def pid_file(self) -> str:
         return os.path.join(self.run_dir, f"sandbox-{self.where}-{self.scope}.pid")
+
+    def restart(self):
+        with _restart_lock(self.pid_file):
+            # Another green thread may have restarted it while we waited.
+            if os.path.exists(self.pid_file) and self.ping():
+                return
+            super().restart()
 
     def _stop_existing(self) -> None:
         try:
@@ -116,6 +134,38 @@ def _reap_later(proc: subprocess.Popen) -> None:
 
 class BwrapStorletGateway(StorletGatewayContainer):
     sandbox = BwrapRunTimeSandbox
+
+    def update_container_from_cache(self, sreq):
+        # storlets 18.0.0 refreshes a dependency only when it is missing from
+        # the (per scope) cache, and a sandbox copy only when its size changed.
+        # When the storlet is new on this node or newer than its cached copy,
+        # drop the cached and
+        # sandbox copies of it and of its dependencies so upstream fetches all.
+        if self._storlet_cache_is_stale(sreq):
+            sandbox_dir = self.paths.get_host_storlet_dir(sreq.storlet_main)
+            for name in [sreq.storlet_id] + list(sreq.dependencies):
+                cache = (self.paths.host_storlet_cache_dir if name == sreq.storlet_id
+                         else self.paths.host_dependency_cache_dir)
+                for path in (os.path.join(cache, name), os.path.join(sandbox_dir, name)):
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+        return super().update_container_from_cache(sreq)
+
+    def _storlet_cache_is_stale(self, sreq) -> bool:
+        path = os.path.join(self.paths.host_storlet_cache_dir, sreq.storlet_id)
+        try:
+            stat = os.stat(path)
+            size = int(str(sreq.options["storlet_content_length"]).rstrip("L"))
+            stamp = float(sreq.options["storlet_x_timestamp"])
+        except FileNotFoundError:
+            # First use on this node: its dependencies may be cached from
+            # another storlet's older upload of the same name; refetch them.
+            return True
+        except (OSError, KeyError, ValueError):
+            return False
+        return stat.st_size != size or stat.st_mtime < stamp
 
     def _upload_storlet_logs(self, slog_path, sreq):
         # storlets 18.0.0's SwiftFileManager._put_object drops the object

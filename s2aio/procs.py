@@ -112,3 +112,29 @@ def _group_alive(pgid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Pids whose command line contains ``marker`` (a path unique to one data dir)."""
+    found = []
+    needle = marker.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if needle in f.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def kill_group_or_process(pid: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass

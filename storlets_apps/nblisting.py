@@ -21,13 +21,22 @@ Parameters (query string or ``X-Storlet-Parameter-N``):
 
 Metadata: ``Nb-Listing-Count``, ``Nb-Listing-Errors``.
 
-Batch size: ``X-Storlet-Extra-Resources`` is ONE header and Swift refuses any
-header line over 8192 bytes (``MAX_HEADER_SIZE``), and so is a ``names``
-parameter sent as ``X-Storlet-Parameter-1``. Each resource costs
-``len("/container/object") + 1`` bytes (URL-quoted). With names around 40
-bytes that is about 150 notebooks; callers should send at most
-``DEFAULT_BATCH`` (100) per request or use :func:`batches`, which packs paths
-under ``MAX_HEADER_BYTES``. A proxy may also set ``max_extra_resources``.
+Batch size: two limits, whichever is lower.
+
+1. Swift refuses any header line over 8192 bytes (``MAX_HEADER_SIZE``), and
+   ``X-Storlet-Extra-Resources`` is ONE header (so is a ``names`` parameter
+   sent as ``X-Storlet-Parameter-1``): each resource costs
+   ``len("/container/object") + 1`` bytes, URL-quoted.
+2. The storlets engine (18.0) sends the description of every file descriptor,
+   including each input's user metadata as JSON, in one SBus datagram whose
+   metadata buffer is 4096 bytes; past it the storlet daemon crashes and the
+   request gets a 503. Each input costs about 70 bytes plus the JSON size of
+   its ``X-Object-Meta-*`` values: about 50 inputs without user metadata, about
+   20 with ~100 bytes of it (for instance ``Nb-*`` validation stamps).
+
+Callers should send at most ``DEFAULT_BATCH`` (20) inputs per request, or use
+:func:`batches`, which applies both limits. A proxy may also set
+``max_extra_resources``.
 """
 
 import html
@@ -54,23 +63,37 @@ STORLET_DEPENDENCIES = {
 }
 
 FORMATS = ("json", "html", "markdown")
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = 20
 MAX_HEADER_BYTES = 8000  # Swift's MAX_HEADER_SIZE is 8192 per header line; keep a margin
+SBUS_METADATA_BYTES = 4096  # the engine's SBus datagram metadata buffer
+SBUS_RESERVED_BYTES = 600  # the request's output, metadata and logger descriptors + margin
+SBUS_BYTES_PER_INPUT = 70
+DEFAULT_INPUT_METADATA_BYTES = 100
 COLUMNS = ("name", "title", "kernel", "language", "nbformat", "cells", "outputs",
            "output bytes", "images", "max exec", "valid", "bytes")
 
 
-def batches(paths, max_header_bytes=MAX_HEADER_BYTES, max_count=None):
-    """Split ``/container/object`` paths (URL-quoted) into header-sized batches.
+def max_inputs(metadata_bytes=DEFAULT_INPUT_METADATA_BYTES):
+    """How many inputs fit in one SBus datagram if each has this much user metadata."""
+    per_input = SBUS_BYTES_PER_INPUT + max(0, metadata_bytes)
+    return max(1, (SBUS_METADATA_BYTES - SBUS_RESERVED_BYTES) // per_input)
+
+
+def batches(paths, max_header_bytes=MAX_HEADER_BYTES, max_count=None,
+            metadata_bytes=DEFAULT_INPUT_METADATA_BYTES):
+    """Split ``/container/object`` paths (URL-quoted) into batches within both limits.
 
     The first path of a batch is the object of the request; the rest go to
-    ``X-Storlet-Extra-Resources``. For callers; not used by the storlet.
+    ``X-Storlet-Extra-Resources``. ``metadata_bytes``: the JSON size of the
+    largest user metadata among the objects. For callers; not used by the storlet.
     """
+    limit = max_inputs(metadata_bytes)
+    if max_count:
+        limit = min(limit, max_count)
     out, current, size = [], [], 0
     for path in paths:
         cost = len(path) + 1
-        if current and (size + cost > max_header_bytes
-                        or (max_count and len(current) >= max_count)):
+        if current and (size + cost > max_header_bytes or len(current) >= limit):
             out.append(current)
             current, size = [], 0
         current.append(path)

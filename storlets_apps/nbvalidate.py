@@ -65,8 +65,10 @@ def verdict_metadata(report):
     return md
 
 
-def problem_metadata(problem):
+def problem_metadata(problem, stamp=False):
     md = _nbcommon.error_metadata(problem.code, problem.detail)
+    if stamp:  # the bytes are the input's: keep its content type
+        del md["Content-Type"]
     md["Nb-Valid"] = "unknown" if problem.code in UNCHECKED else "no"
     return md
 
@@ -120,10 +122,11 @@ class ValidateStorlet(object):
                         "too_large", "larger than max_bytes=%d: not checked" % budget.max_bytes)
                 md = verdict_metadata(validate_bytes(b"".join(chunks), 1, budget))
             except _nbcommon.NotebookProblem as problem:
-                md = problem_metadata(problem)
+                md = problem_metadata(problem, stamp=True)
             except Exception as exc:  # never lose the data over a bug here
                 self.logger.error("stamp failed: %s" % _nbcommon.header_safe(exc))
-                md = problem_metadata(_nbcommon.NotebookProblem("internal_error", str(exc)))
+                md = problem_metadata(
+                    _nbcommon.NotebookProblem("internal_error", str(exc)), stamp=True)
             out.set_metadata(md)
             for chunk in chunks:
                 out.write(chunk)

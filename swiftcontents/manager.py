@@ -132,12 +132,13 @@ class SwiftContentsManager(AsyncContentsManager):
 
     @functools.cached_property
     def store(self) -> Store:
-        try:
-            settings = self.swift_settings()
-        except SettingsError as exc:
-            raise SwiftContentsError(503, f"Swift is not configured: {exc}") from None
-        container = self._template(self.container)
-        aux = self._template(self.aux_container) if self.aux_container else None
+        with swift_errors(self.log):
+            try:
+                settings = self.swift_settings()
+            except SettingsError as exc:
+                raise SwiftContentsError(503, f"Swift is not configured: {exc}") from None
+            container = self._template(self.container)
+            aux = self._template(self.aux_container) if self.aux_container else None
         store = Store(settings, container, prefix=self.prefix, aux_container=aux,
                       create_container=self.create_container, timeout=self.request_timeout,
                       retries=self.retries)
@@ -193,7 +194,7 @@ class SwiftContentsManager(AsyncContentsManager):
     # -- get ----------------------------------------------------------------------
     async def get(self, path: str, content: bool = True, type: str | None = None,
                   format: str | None = None, require_hash: bool = False) -> dict[str, Any]:
-        path = self.api_path(path)
+        path = self.object_path(path)
         entry = await self.run(self.store.head, path) if path else None
         if entry is None:
             if not await self.run(self.store.dir_exists, path) or (
@@ -259,6 +260,9 @@ class SwiftContentsManager(AsyncContentsManager):
             model["content"] = nb
             model["format"] = "json"
             self.validate_notebook_model(model, validation_error)
+            stamp = models.stamp_of(entry.meta)
+            if stamp:  # read back with the object: what Swift checked at save time
+                model["swift_validation"] = stamp
         if require_hash:
             model.update(self._etag_hash(entry) or models.content_hash(self.hash_algorithm, data))
         return model
@@ -306,11 +310,24 @@ class SwiftContentsManager(AsyncContentsManager):
             self.validate_notebook_model(model, validation_error=validation_error)
             message = model.get("message")
         model = await self.get(path, content=False)
-        if message:
+        if kind == "notebook":
+            model.update(await self._stamp(path, message))
+        elif message:
             model["message"] = message
         self.run_post_save_hooks(model=model, os_path=self._location(path))
         self.emit(data={"action": "save", "path": path})
         return model
+
+    async def _stamp(self, path: str, message: str | None) -> dict[str, Any]:
+        """The validation stamp Swift stored with the notebook, and the save message."""
+        entry = await self.run(self.store.head, path)
+        stamp = models.stamp_of(entry.meta) if entry is not None else None
+        out: dict[str, Any] = {"swift_validation": stamp} if stamp else {}
+        if not message and stamp and stamp["valid"] == "no":
+            message = f"Notebook validation failed ({stamp['validated_by']}): {stamp.get('first_error', '')}"
+        if message:
+            out["message"] = message
+        return out
 
     def _location(self, path: str) -> str:
         """What post-save hooks get as ``os_path``: where the object lives."""

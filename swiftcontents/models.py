@@ -88,3 +88,16 @@ def guess_content_type(path: str) -> str:
     if path.endswith(NOTEBOOK_EXT):
         return "application/x-ipynb+json"
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def stamp_of(meta: dict[str, str]) -> dict[str, str] | None:
+    """The validation stamp in an object's metadata (``X-Object-Meta-Nb-*``), if any."""
+    if "nb-valid" not in meta:
+        return None
+    stamp = {"valid": meta["nb-valid"],
+             "validated_by": "server (nbformat)" if meta.get("nb-validated-by") == "server"
+             else "storlet nbvalidate"}
+    for key in ("nb-first-error", "nb-error-count", "nb-nbformat", "nb-schema", "nb-error"):
+        if key in meta:
+            stamp[key[3:].replace("-", "_")] = meta[key]
+    return stamp

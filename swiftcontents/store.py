@@ -343,14 +343,18 @@ class Store:
         return upload_id
 
     def current_upload(self, path: str) -> str:
+        """The upload a chunk > 1 belongs to. Without one, LargeFileManager appends
+        to the file: a new upload starts with a server-side copy of the file."""
         try:
             _, body = self.read_aux(self.upload_pointer(path))
+            return body.decode()
         except SwiftContentsError as exc:
-            if exc.status == 404:
-                raise SwiftContentsError(
-                    400, f"No upload in progress for {path}: send chunk 1 first") from None
-            raise
-        return body.decode()
+            if exc.status != 404:
+                raise
+        upload_id = self.start_upload(path)
+        if self.head(path) is not None:
+            self.copy(self.key(path), f"segments/{upload_id}/{0:08d}", dst_aux=True)
+        return upload_id
 
     def put_segment(self, upload_id: str, number: int, data: bytes) -> None:
         self.write_aux(f"segments/{upload_id}/{number:08d}", data)

@@ -29,6 +29,8 @@ log.addHandler(logging.NullHandler())
 VALIDATE = "nbvalidate.py"
 LISTING = "nblisting.py"
 DIFF = "nbdiff.py"
+LISTING_BATCH = 100  # notebooks per nblisting call
+MAX_HEADER_BYTES = 7000  # Swift refuses header lines over 8192 bytes
 RETRY_AFTER = 60.0  # seconds before 'auto' tries an engine that just failed
 META = "x-object-meta-"
 
@@ -70,35 +72,66 @@ def validation_report(data: bytes) -> dict[str, Any]:
 
 
 def summarize(name: str, data: bytes) -> dict[str, Any]:
-    """One notebook's listing row: title, kernel, language, cell counts, output bytes."""
-    row: dict[str, Any] = {"name": name}
+    """One notebook's listing row, in nblisting's shape, computed with nbformat."""
     try:
-        nb = json.loads(data)
-        cells = nb.get("cells", [])
-        meta = nb.get("metadata", {})
-    except (ValueError, AttributeError) as exc:
-        row.update(error="unreadable", detail=str(exc)[:200])
-        return row
-    title = next((line.lstrip("# ").strip() for c in cells if c.get("cell_type") == "markdown"
-                  for line in _source(c).splitlines() if line.startswith("#")), None)
-    counts: dict[str, int] = {}
-    for c in cells:
-        counts[c.get("cell_type", "?")] = counts.get(c.get("cell_type", "?"), 0) + 1
-    row.update(
-        title=title, kernel=(meta.get("kernelspec") or {}).get("name"),
-        language=(meta.get("language_info") or {}).get("name")
-        or (meta.get("kernelspec") or {}).get("language"),
-        cells=len(cells), cell_counts=counts,
-        output_bytes=sum(len(json.dumps(c.get("outputs", []))) for c in cells
-                         if c.get("cell_type") == "code"),
-        nbformat=f"{nb.get('nbformat')}.{nb.get('nbformat_minor')}",
-        valid=validation_report(data)["valid"])
-    return row
+        nb = nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
+    except Exception as exc:  # an unreadable notebook is a row, not a failure
+        return {"name": name, "bytes": len(data), "error": "unreadable", "detail": str(exc)[:200]}
+    cells = nb.get("cells", [])
+    meta = nb.get("metadata", {})
+    counts = {"code": 0, "markdown": 0, "raw": 0, "other": 0}
+    outputs = {"count": 0, "bytes": 0, "images": 0}
+    exec_counts = []
+    for cell in cells:
+        kind = cell.get("cell_type")
+        counts[kind if kind in counts else "other"] += 1
+        for out in cell.get("outputs", []) if kind == "code" else []:
+            outputs["count"] += 1
+            outputs["bytes"] += len(json.dumps(out, ensure_ascii=False).encode("utf-8"))
+            outputs["images"] += any(k.startswith("image/") for k in out.get("data", {}))
+        if kind == "code" and isinstance(cell.get("execution_count"), int):
+            exec_counts.append(cell["execution_count"])
+    kernelspec = meta.get("kernelspec") or {}
+    return {
+        "name": name, "bytes": len(data), "nbformat": f"{nb.nbformat}.{nb.nbformat_minor}",
+        "kernel": kernelspec.get("name") or "",
+        "language": (meta.get("language_info") or {}).get("name") or kernelspec.get("language") or "",
+        "title": notebook_title(cells), "cells": counts, "outputs": outputs,
+        "max_execution_count": max(exec_counts, default=None),
+        "valid": not any(True for _ in nbformat.validator.iter_validate(nb)),
+    }
+
+
+def notebook_title(cells: list[dict[str, Any]]) -> str:
+    """The first markdown heading, else the first non-empty line of any cell."""
+    first = ""
+    for cell in cells:
+        for line in _source(cell).splitlines():
+            line = line.strip()
+            if line and cell.get("cell_type") == "markdown" and line.startswith("#"):
+                return line.lstrip("#").strip()
+            first = first or line
+    return first
 
 
 def _source(cell: dict[str, Any]) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else str(src)
+
+
+def listing_batches(resources: list[str], max_count: int = LISTING_BATCH,
+                    max_bytes: int = MAX_HEADER_BYTES) -> list[list[int]]:
+    """Indexes of resources per storlet call: Swift caps one header line at 8 KiB."""
+    out: list[list[int]] = []
+    size = 0
+    for i, res in enumerate(resources):
+        cost = len(quote(res)) + 1
+        if not out or len(out[-1]) >= max_count or size + cost > max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(i)
+        size += cost
+    return out
 
 
 def local_diff(base: bytes, current: bytes, fmt: str) -> tuple[str, Any]:
@@ -154,9 +187,7 @@ class NotebookStorlets:
             try:
                 store.write(path, data, ctype, storlet_headers(VALIDATE, {"mode": "stamp"}))
                 return {"computed_by": "storlet"}
-            except SwiftContentsError as exc:
-                if exc.status in (400, 404, 413):
-                    raise
+            except SwiftContentsError as exc:  # the plain PUT below re-raises real errors
                 reason = self._failed(VALIDATE, exc)
         store.write(path, data, ctype, stamp_metadata(validation_error))
         return {"computed_by": "server", "fallback_reason": reason}
@@ -171,8 +202,6 @@ class NotebookStorlets:
                 report["computed_by"] = "storlet"
                 return report
             except SwiftContentsError as exc:
-                if exc.status == 404:
-                    raise
                 reason = self._failed(VALIDATE, exc)
             except ValueError as exc:
                 reason = f"storlet {VALIDATE} gave no JSON: {exc}"
@@ -183,24 +212,32 @@ class NotebookStorlets:
 
     # -- directory listing -----------------------------------------------------------
     def listing(self, store: Store, names: list[str]) -> dict[str, Any]:
-        """Summaries of the notebooks ``names`` (API paths)."""
+        """Summaries of the notebooks ``names`` (API paths), in batches of at most 100:
+        one storlet call per batch on the proxy, never one request per notebook."""
         use, reason = self.wanted()
         if use and names:
             try:
-                extra = [f"/{store.container}/{store.key(n)}" for n in names[1:]]
-                _, body = store.read(names[0], headers=storlet_headers(
-                    LISTING, {}, on_proxy=True, extra=extra))
-                result = json.loads(body)
-                rows = result.get("notebooks", result) if isinstance(result, dict) else result
-                return {"notebooks": rows, "computed_by": "storlet"}
+                return {"notebooks": self._storlet_listing(store, names), "computed_by": "storlet"}
             except SwiftContentsError as exc:
-                if exc.status == 404:
-                    raise
                 reason = self._failed(LISTING, exc)
             except ValueError as exc:
                 reason = f"storlet {LISTING} gave no JSON: {exc}"
-        rows = [summarize(n, store.read(n)[1]) for n in names]
+        rows = [summarize(n.rpartition("/")[2], store.read(n)[1]) for n in names]
         return {"notebooks": rows, "computed_by": "server", "fallback_reason": reason}
+
+    def _storlet_listing(self, store: Store, names: list[str]) -> list[dict[str, Any]]:
+        resources = [f"/{store.container}/{store.key(n)}" for n in names]
+        rows: list[dict[str, Any]] = []
+        for batch in listing_batches(resources):
+            shown = json.dumps([names[i].rpartition("/")[2] for i in batch])
+            _, body = store.read(names[batch[0]], headers=storlet_headers(
+                LISTING, {"names": shown, "format": "json"}, on_proxy=True,
+                extra=[resources[i] for i in batch[1:]]))
+            result = json.loads(body)
+            if not isinstance(result, list):
+                raise ValueError(f"unexpected listing document: {str(result)[:200]}")
+            rows.extend(result)
+        return rows
 
     # -- checkpoint diff -----------------------------------------------------------
     def diff(self, store: Store, path: str, checkpoint_name: str, fmt: str) -> dict[str, Any]:
@@ -216,8 +253,6 @@ class NotebookStorlets:
                 payload: Any = json.loads(body) if fmt == "nbdime" else body.decode("utf-8")
                 return {"content_type": ctype, "body": payload, "computed_by": "storlet"}
             except SwiftContentsError as exc:
-                if exc.status == 404:
-                    raise
                 reason = self._failed(DIFF, exc)
             except ValueError as exc:
                 reason = f"storlet {DIFF} gave no JSON: {exc}"

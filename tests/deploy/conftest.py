@@ -1,13 +1,10 @@
 """Fixtures for the deploy tests: throw-away storlet source directories."""
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
-
-from .storlet_src import APPS
 
 
 @pytest.fixture
@@ -22,9 +19,3 @@ def source_dir(tmp_path: Path) -> Path:
     path = tmp_path / "apps"
     path.mkdir()
     return path
-
-
-@pytest.fixture
-def apps_copy(tmp_path: Path) -> Path:
-    """A copy of the project's storlets_apps."""
-    return Path(shutil.copytree(APPS, tmp_path / "apps_copy"))

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
@@ -190,9 +189,8 @@ def test_dependencies_are_uploaded_and_usable(conn, container, dep_source, uniqu
     deploy(conn, source_dir=dep_source)
 
 
-@pytest.mark.xfail(strict=True, reason="storlets 18.0.0 never refreshes a dependency already in "
-                   "its node cache (gateway.bring_from_cache); needs the s2aio gateway to drop a "
-                   "storlet's cached dependencies when the storlet object changes")
+# storlets 18.0.0 never refreshes a dependency already in its node cache;
+# s2aio's gateway drops a storlet's cached dependencies when it fetches the storlet.
 def test_changed_dependency_reaches_the_running_storlet(conn, container, dep_source, unique,
                                                         cleanup):
     cleanup[0].append(("storlet", f"{unique}.py"))

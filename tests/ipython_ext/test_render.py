@@ -43,6 +43,15 @@ def test_classify(body, kind):
     assert render.classify(r._view())[0] == kind
 
 
+def test_html_page_goes_in_a_frame():
+    page = b"<html><style>td{}</style><table><tr><td>a & b</td></tr></table></html>"
+    r = StorletResult(200, {"Content-Type": "text/html; charset=utf-8"}, page)
+    assert render.classify(r._view())[0] == "html"
+    html = r._repr_html_()
+    assert "<iframe srcdoc=\"&lt;html&gt;" in html and "a &amp; b" in html
+    assert "<table><tr><td>a & b" in repr(r)
+
+
 def test_error_document_wins():
     r = result({"error": "x"}, **{"X-Object-Meta-Nb-Error": "bad",
                                   "X-Object-Meta-Nb-Error-Detail": "bad notebook"})
@@ -113,3 +122,10 @@ def test_env_lines_from_s2aio_env():
     assert parse_env_lines(text) == {"ST_AUTH": "http://127.0.0.1:1/auth/v1.0",
                                      "ST_USER": "test:tester", "OS_AUTH_TOKEN": None,
                                      "OS_STORAGE_URL": None}
+
+
+def test_log_lines_split_entries():
+    text = "m.C INFO: one m.C INFO: twom.C ERROR: three\nm.C DEBUG: four"
+    assert render.log_lines(text, "m.py").splitlines() == [
+        "m.C INFO: one ", "m.C INFO: two", "m.C ERROR: three", "m.C DEBUG: four"]
+    assert render.log_lines("a.B INFO: x'a.B INFO: y").splitlines() == ["a.B INFO: x'", "a.B INFO: y"]

@@ -1,0 +1,213 @@
+"""SwiftContentsManager against a real s2aio: contract cases, checkpoints, large uploads."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+from tornado import web
+
+from swiftcontents import store as store_mod
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+FILES = Path(__file__).resolve().parent.parent / "files" / "swiftcontents"
+
+
+def nb_model(text: str = "hello") -> dict:
+    nb = nbformat.reads((FILES / "titled.ipynb").read_text(), as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell(text))
+    return {"type": "notebook", "content": nb}
+
+
+async def status_of(coro) -> int:
+    with pytest.raises(web.HTTPError) as err:
+        await coro
+    return err.value.status_code
+
+
+async def test_bad_paths_are_400_and_write_nothing(cm):
+    txt = {"type": "file", "format": "text", "content": "x"}
+    for bad in ("../escape.txt", "a/../../b.txt", "nul\x00.txt", "ctl\x1b.txt", "a//b.txt",
+                "x" * 1100, "é" * 600):
+        assert await status_of(cm.save(dict(txt), bad)) == 400, bad
+        assert await status_of(cm.get(bad)) == 400, bad
+    assert await status_of(cm.rename("..", "x")) == 400
+    assert (await cm.get(""))["content"] == []
+
+
+async def test_round_trips_and_models(cm):
+    await cm.save({"type": "directory"}, "d")
+    await cm.save({"type": "file", "format": "text", "content": "héllo"}, "d/a.txt")
+    await cm.save({"type": "file", "format": "base64",
+                   "content": base64.b64encode(b"\x00\xff").decode()}, "d/b.bin")
+    saved = await cm.save(nb_model(), "d/n.ipynb")
+    assert saved["type"] == "notebook" and "message" not in saved
+    assert saved["swift_validation"]["valid"] == "yes"
+
+    text = await cm.get("d/a.txt", require_hash=True)
+    assert (text["content"], text["format"], text["mimetype"]) == ("héllo", "text", "text/plain")
+    import hashlib
+    assert text["hash"] == hashlib.md5("héllo".encode()).hexdigest() and text["size"] == 6
+    binary = await cm.get("d/b.bin")
+    assert base64.b64decode(binary["content"]) == b"\x00\xff" and binary["format"] == "base64"
+    nb = await cm.get("d/n.ipynb")
+    assert nb["content"].cells[-1].source == "hello" and nb["format"] == "json"
+
+    listing = await cm.get("d")
+    by_path = {e["path"]: e for e in listing["content"]}
+    assert set(by_path) == {"d/a.txt", "d/b.bin", "d/n.ipynb"}
+    for path, entry in by_path.items():  # a listing entry equals the item's own model
+        assert entry == await cm.get(path, content=False)
+    assert await status_of(cm.get("d", type="file")) == 400
+    assert await status_of(cm.get("d/a.txt", type="directory")) == 400
+    assert await status_of(cm.get("nope")) == 404
+
+
+async def test_hidden_rules(cm):
+    assert await status_of(cm.save({"type": "directory"}, ".secret")) == 400
+    cm.allow_hidden = True
+    await cm.save({"type": "directory"}, ".secret")
+    await cm.save({"type": "file", "format": "text", "content": "x"}, ".env")
+    assert {e["name"] for e in (await cm.get(""))["content"]} == {".secret", ".env"}
+    cm.allow_hidden = False
+    assert (await cm.get(""))["content"] == []
+    assert await status_of(cm.get(".secret")) == 404
+    assert await status_of(cm.delete(".env")) == 400
+
+
+async def test_checkpoints_several_follow_rename_and_delete(make_cm):
+    cm = make_cm()
+    cm.checkpoints.max_checkpoints = 3
+    await cm.save({"type": "directory"}, "proj")
+    await cm.save(nb_model("v0"), "proj/n.ipynb")  # creates the first checkpoint
+    ids = [c["id"] for c in await cm.list_checkpoints("proj/n.ipynb")]
+    for i in range(1, 4):
+        await cm.save(nb_model(f"v{i}"), "proj/n.ipynb")
+        ids.append((await cm.create_checkpoint("proj/n.ipynb"))["id"])
+    kept = [c["id"] for c in await cm.list_checkpoints("proj/n.ipynb")]
+    assert kept == ids[-3:]  # several per file, oldest pruned
+
+    await cm.rename("proj", "moved")
+    assert [c["id"] for c in await cm.list_checkpoints("moved/n.ipynb")] == kept
+    assert await cm.list_checkpoints("proj/n.ipynb") == []
+    await cm.restore_checkpoint(kept[0], "moved/n.ipynb")
+    assert (await cm.get("moved/n.ipynb"))["content"].cells[-1].source == "v1"
+
+    await cm.rename("moved/n.ipynb", "moved/m.ipynb")
+    assert [c["id"] for c in await cm.list_checkpoints("moved/m.ipynb")] == kept
+    await cm.delete("moved")
+    assert await cm.list_checkpoints("moved/m.ipynb") == []
+    aux = cm.store.list_aux("checkpoints/")
+    assert aux == []
+
+
+async def test_directory_copy_rename_delete_semantics(cm):
+    await cm.save({"type": "directory"}, "src")
+    await cm.save({"type": "directory"}, "src/sub")
+    for name in ("src/a.txt", "src/sub/b.txt"):
+        await cm.save({"type": "file", "format": "text", "content": name}, name)
+    copied = await cm.copy("src", "")
+    assert copied["path"] == "src-Copy1"
+    assert (await cm.get("src-Copy1/sub/b.txt"))["content"] == "src/sub/b.txt"
+    assert await status_of(cm.rename("src", "src-Copy1")) == 409
+    assert await status_of(cm.rename("src", "src/sub/inside")) == 400
+    cm.delete_to_trash = False
+    assert await status_of(cm.delete("src")) == 400  # not empty
+    cm.always_delete_dir = True
+    await cm.delete("src")
+    assert not await cm.dir_exists("src") and not await cm.file_exists("src/a.txt")
+    cm.max_copy_folder_size_mb = 0
+    assert await status_of(cm.copy("src-Copy1", "")) == 400
+
+
+async def test_listing_1000_entries_costs_constant_requests(cm):
+    await cm.save({"type": "directory"}, "small")
+    await cm.save({"type": "directory"}, "big")
+    names = [f"big/f{i:04d}.txt" for i in range(1000)]
+    await cm.run(cm.store.map_parallel, lambda n: cm.store.write(n, b"x", "text/plain"), names)
+    await cm.save({"type": "file", "format": "text", "content": "x"}, "small/f.txt")
+
+    async def cost(path: str) -> tuple[int, int]:
+        before = cm.store.requests
+        model = await cm.get(path)
+        return cm.store.requests - before, len(model["content"])
+
+    small, big = await cost("small"), await cost("big")
+    assert big[1] == 1000 and small[1] == 1
+    assert big[0] == small[0] <= 3, (small, big)  # HEAD file, HEAD marker, one listing page
+
+
+async def test_blocking_calls_run_in_the_bounded_pool(make_cm):
+    cm = make_cm(pool_size=2)
+    seen: set[str] = set()
+    loop_thread = threading.current_thread().name
+    original = cm.store._call
+
+    def spy(*args, **kwargs):
+        seen.add(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    cm.store._call = spy
+    await asyncio.gather(*(cm.get("") for _ in range(6)))
+    assert seen and loop_thread not in seen
+    assert all(name.startswith("swiftcontents") for name in seen) and len(seen) <= 2
+
+
+async def test_chunked_upload_assembled_in_swift(cm, monkeypatch):
+    monkeypatch.setattr(store_mod, "SLO_MAX_SEGMENTS", 3)  # force a nested manifest
+    await cm.save({"type": "file", "format": "text", "content": "old version"}, "big.bin")
+    parts = [bytes([i]) * 1000 for i in range(7)]
+    numbers = [1, 2, 3, 4, 5, 6, -1]
+    for n, part in zip(numbers, parts):
+        model = await cm.save({"type": "file", "format": "base64", "chunk": n,
+                               "content": base64.b64encode(part).decode()}, "big.bin")
+        if n != -1:  # the previous version stays whole until the last chunk
+            assert (await cm.get("big.bin"))["content"] == "old version"
+    assert model["size"] == 7000
+    got = await cm.get("big.bin", format="base64")
+    assert base64.b64decode(got["content"]) == b"".join(parts)
+    entry = await cm.run(cm.store.head, "big.bin")
+    assert entry.is_manifest
+    segs = [r["name"] for r in cm.store.list_aux("segments/")]
+    assert len([s for s in segs if s.rsplit("/", 1)[1].isdigit()]) == 7
+    # rename keeps the bytes (the manifest moves, segments stay), delete removes segments
+    await cm.rename("big.bin", "moved.bin")
+    assert base64.b64decode((await cm.get("moved.bin", format="base64"))["content"]) == b"".join(parts)
+    await cm.delete("moved.bin")
+    assert [r for r in cm.store.list_aux("segments/") if r["name"].rsplit("/", 1)[1].isdigit()] == []
+
+
+async def test_chunk_errors(cm):
+    base = {"type": "file", "format": "text", "content": "x"}
+    assert await status_of(cm.save({**base, "chunk": 1, "type": "notebook"}, "f")) == 400
+    assert await status_of(cm.save({**base, "chunk": 0}, "f")) == 400
+    assert await status_of(cm.save({**base, "chunk": 1}, "missing/f")) == 404
+    assert await status_of(cm.save({**base, "chunk": 2, "format": "json"}, "f")) == 400
+
+
+async def test_events_and_hooks_still_fire(cm):
+    seen = []
+    cm.register_pre_save_hook(lambda model, path, **kw: seen.append(("pre", path)))
+    cm.register_post_save_hook(lambda model, os_path, **kw: seen.append(("post", os_path)))
+    await cm.save({"type": "file", "format": "text", "content": "x"}, "h.txt")
+    assert seen[0] == ("pre", "h.txt") and seen[1][0] == "post"
+    assert seen[1][1].startswith("swift://") and seen[1][1].endswith("/h.txt")
+
+
+async def test_storlet_stamp_on_save_and_open(make_cm, deployed):
+    cm = make_cm(storlets="on")
+    saved = await cm.save(nb_model(), "ok.ipynb")
+    assert saved["swift_validation"]["validated_by"] == "storlet nbvalidate"
+    bad = nb_model()
+    del bad["content"].cells[0]["source"]
+    saved = await cm.save(bad, "bad.ipynb")
+    assert "Notebook validation failed" in saved["message"]
+    opened = await cm.get("bad.ipynb")
+    assert opened["swift_validation"]["valid"] == "no"
+    assert "source" in opened["swift_validation"]["first_error"]
+    raw = json.loads((await cm.get("ok.ipynb", type="file"))["content"])
+    assert "".join(raw["cells"][-1]["source"]) == "hello"  # the stamp never changes the bytes

@@ -1,0 +1,163 @@
+"""Unit tests of the pure parts: models, codecs, checkpoint ids, stamps, storlet helpers."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from swiftclient.exceptions import ClientException
+from tornado import web
+
+from swiftcontents import checkpoints, models, storlets
+from swiftcontents.errors import SwiftContentsError
+from swiftcontents.manager import SwiftContentsManager, swift_errors
+from swiftcontents.store import Entry, parse_listing_time, parse_x_timestamp, rekey, status_for
+
+FILES = Path(__file__).resolve().parent.parent / "files" / "swiftcontents"
+
+
+def test_head_and_listing_times_agree_exactly():
+    # A HEAD's X-Timestamp and a listing's last_modified must give equal models.
+    assert parse_x_timestamp("1714564800.12345") == parse_listing_time("2024-05-01T12:00:00.123450")
+    assert parse_x_timestamp("1714564800") == parse_listing_time("2024-05-01T12:00:00")
+
+
+def test_entry_model_same_from_head_or_listing():
+    when = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+    m = models.entry_model("d/x.txt", Entry("d/x.txt", False, 3, when, "e"))
+    assert m["type"] == "file" and m["mimetype"] == "text/plain" and m["size"] == 3
+    assert m["created"] == m["last_modified"] == when and m["content"] is None
+    nb = models.entry_model("a.ipynb", Entry("a.ipynb", False, 3, when))
+    assert nb["type"] == "notebook" and nb["mimetype"] is None
+    assert models.entry_model("d", Entry("d", True))["type"] == "directory"
+
+
+@pytest.mark.parametrize("data, fmt, expected", [
+    (b"hi", None, ("hi", "text")), (b"hi", "text", ("hi", "text")),
+    (b"\xff", None, ("/w==\n", "base64")), (b"hi", "base64", ("aGk=\n", "base64")),
+])
+def test_decode_file(data, fmt, expected):
+    assert models.decode_file("p", data, fmt) == expected
+
+
+def test_decode_and_encode_errors_are_400():
+    with pytest.raises(SwiftContentsError, match="not UTF-8"):
+        models.decode_file("p", b"\xff", "text")
+    with pytest.raises(SwiftContentsError, match="'text' or 'base64'"):
+        models.encode_file("p", "x", "json")
+    with pytest.raises(SwiftContentsError, match="Encoding error"):
+        models.encode_file("p", "not base64 ***", "base64")
+    assert models.encode_file("p", "/w==", "base64") == b"\xff"
+
+
+def test_stamp_of_metadata():
+    assert models.stamp_of({}) is None
+    stamp = models.stamp_of({"nb-valid": "no", "nb-first-error": "cells[0]: bad",
+                             "nb-validated-by": "server"})
+    assert stamp == {"valid": "no", "validated_by": "server (nbformat)", "first_error": "cells[0]: bad"}
+
+
+def test_checkpoint_ids_route_safe_and_ordered():
+    a = checkpoints.new_checkpoint_id(dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+    b = checkpoints.new_checkpoint_id(dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc))
+    assert a < b and all(c.isalnum() or c in "-_" for c in a)  # jupyter's [\w-]+ route
+    assert checkpoints.checkpoint_time(a) == dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    with pytest.raises(web.HTTPError) as err:
+        checkpoints.checkpoint_time("nonsense")
+    assert err.value.status_code == 404
+
+
+@pytest.mark.parametrize("code, status", [(404, 404), (409, 409), (401, 403), (500, 503), (503, 503), (None, 503)])
+def test_swift_status_translation(code, status):
+    assert status_for(ClientException("x", http_status=code)) == status
+
+
+def test_one_translation_point():
+    import logging
+    with pytest.raises(web.HTTPError) as err, swift_errors(logging.getLogger("t")):
+        raise SwiftContentsError(503, "Swift unavailable")
+    assert err.value.status_code == 503 and err.value.log_message == "Swift unavailable"
+    with pytest.raises(web.HTTPError) as err, swift_errors(logging.getLogger("t"), "saving"):
+        raise KeyError("boom")
+    assert err.value.status_code == 500
+
+
+def test_rekey_and_batches():
+    assert rekey("old/a/b", "old", "new") == "new/a/b" and rekey("old/", "old", "n") == "n/"
+    resources = [f"/c/{i:03d}-{'x' * 60}.ipynb" for i in range(250)]
+    batches = storlets.listing_batches(resources)
+    assert [i for b in batches for i in b] == list(range(250))
+    for b in batches:
+        assert len(b) <= storlets.LISTING_BATCH
+        assert sum(len(resources[i]) + 1 for i in b) <= storlets.MAX_HEADER_BYTES
+
+
+def test_storlet_headers():
+    h = storlets.storlet_headers("nbdiff.py", {"format": "text"}, on_proxy=True, extra=["/c/a b"])
+    assert h == {"X-Run-Storlet": "nbdiff.py", "X-Storlet-Parameter-1": "format:text",
+                 "X-Storlet-Run-On-Proxy": "", "X-Storlet-Extra-Resources": "/c/a%20b"}
+
+
+def test_in_process_summary_and_validation():
+    data = (FILES / "titled.ipynb").read_bytes()
+    row = storlets.summarize("titled.ipynb", data)
+    assert row["title"] == "A titled notebook" and row["cells"]["code"] == 2
+    assert row["outputs"]["count"] == 1 and row["max_execution_count"] == 3 and row["valid"]
+    assert row["kernel"] == "python3" and row["language"] == "python"
+    assert storlets.summarize("x", b"{not json")["error"] == "unreadable"
+    assert storlets.validation_report(data)["valid"] is True
+    bad = json.loads(data)
+    del bad["cells"][0]["source"]
+    report = storlets.validation_report(json.dumps(bad).encode())
+    assert report["valid"] is False and report["error_count"] >= 1
+
+
+def test_in_process_diff_formats():
+    base = (FILES / "titled.ipynb").read_bytes()
+    nb = nbformat.reads(base.decode(), as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("added"))
+    current = nbformat.writes(nb).encode()
+    ctype, diff = storlets.local_diff(base, current, "nbdime")
+    import nbdime
+    assert ctype == "application/json"
+    assert nbdime.patch(nbformat.reads(base.decode(), as_version=4), diff) == nb
+    assert "added" in storlets.local_diff(base, current, "text")[1]
+    assert storlets.local_diff(base, current, "html")[1].startswith("<!DOCTYPE html>")
+
+
+def test_stamp_metadata_in_process():
+    assert storlets.stamp_metadata({})["X-Object-Meta-Nb-Valid"] == "yes"
+    err = nbformat.ValidationError("'source' is a required\nproperty")
+    md = storlets.stamp_metadata({"ValidationError": err})
+    assert md["X-Object-Meta-Nb-Valid"] == "no" and "\n" not in md["X-Object-Meta-Nb-First-Error"]
+
+
+def test_traits_have_help_and_validation():
+    traits = SwiftContentsManager.class_traits(config=True)
+    for name in ("container", "prefix", "create_container", "storlets", "request_timeout",
+                 "pool_size", "auth_url", "storage_url", "auth_token", "allow_hidden"):
+        assert traits[name].help, name
+    with pytest.raises(Exception):
+        SwiftContentsManager(pool_size=0)
+    with pytest.raises(Exception):
+        SwiftContentsManager(storlets="sometimes")
+
+
+def test_container_template(monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice@example.org")
+    cm = SwiftContentsManager(container="nb-{username}")
+    assert cm._template(cm.container) == "nb-alice-example.org"
+    with pytest.raises(SwiftContentsError, match="Invalid Swift container"):
+        cm._template("a/b")
+
+
+def test_no_credentials_is_a_clear_503(monkeypatch):
+    for var in ("ST_AUTH", "OS_AUTH_URL", "OS_STORAGE_URL", "OS_AUTH_TOKEN", "ST_STORAGE_URL", "ST_AUTH_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    import asyncio
+    cm = SwiftContentsManager(container="x")
+    with pytest.raises(web.HTTPError) as err:
+        asyncio.run(cm.get(""))
+    assert err.value.status_code == 503 and "s2aio env" in err.value.log_message
