@@ -135,7 +135,7 @@ def client_listing_entry(data: bytes) -> dict:
     nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     return {"cells": len(nb.cells), "kernel": nb.metadata.get("kernelspec", {}).get("name"),
             "outputs": sum(len(c.get("outputs", [])) for c in nb.cells),
-            "valid": nbformat.isvalid(nb)}
+            "valid": nbformat.validator.isvalid(nb)}
 
 
 def bench_size(conn, container: str, label: str, size: int, repeat: int,
@@ -201,7 +201,7 @@ def bench_size(conn, container: str, label: str, size: int, repeat: int,
 
 
 def bench_listing(conn, container: str, count: int, repeat: int) -> list[str]:
-    from storlets_apps.nblisting import batches, max_inputs
+    from storlets_apps.nblisting import batches
 
     names = []
     for i in range(count):
@@ -211,7 +211,8 @@ def bench_listing(conn, container: str, count: int, repeat: int) -> list[str]:
 
     def storlet_listing():
         total, entries = 0, 0
-        for group in batches([f"/{container}/{n}" for n in names], metadata_bytes=0):
+        for group in batches([f"/{container}/{n}" for n in names], names=names,
+                             metadata_bytes=0):
             short = [g.split("/", 2)[2] for g in group]
             _, body = conn.get_object(container, short[0], headers={
                 **PROXY, "X-Run-Storlet": "nblisting.py",
@@ -230,9 +231,11 @@ def bench_listing(conn, container: str, count: int, repeat: int) -> list[str]:
             client_listing_entry(body)
         got["client"] = total
 
+    sizes = "/".join(str(len(g)) for g in batches(
+        [f"/{container}/{n}" for n in names], names=names, metadata_bytes=0)[:2])
     s = median_of(storlet_listing, repeat)
     c = median_of(client_listing, repeat)
-    return [f"listing of {count} notebooks (~100 KB each, batches of {max_inputs(0)}):",
+    return [f"listing of {count} notebooks (~100 KB each, batches of {sizes}):",
             f"  storlet {s:8.1f} ms vs client {c:8.1f} ms (x{c / s:.1f} faster); bytes to client "
             f"{got['storlet']} vs {got['client']} ({got['client'] / got['storlet']:.0f}x fewer)"]
 

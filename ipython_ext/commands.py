@@ -33,7 +33,7 @@ class Context:
     print: Callable[[str], None] = print
 
     def swift(self, action: str) -> Any:
-        return swiftio.swift_errors(action, self.session.settings)
+        return swiftio.swift_errors(action, self.session)
 
     def progress(self, label: str) -> Callable[[int], Reporter | None]:
         return lambda total: reporter_for(label, total, html=self.html)

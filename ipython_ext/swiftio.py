@@ -47,7 +47,7 @@ class Session:
         self._conn: swiftclient.Connection | None = None
 
     def connection(self) -> swiftclient.Connection:
-        with swift_errors("reading Swift credentials", self.settings):
+        with swift_errors("reading Swift credentials", self):
             settings = settings_from_env(self._env)
         if self._conn is None or settings != self.settings:
             self.close()
@@ -77,28 +77,40 @@ def describe_client_error(exc: ClientException) -> str:
     return text + f" (transaction {exc.transaction_id or 'unknown'})"
 
 
+_TRANSLATED = (ClientException, SettingsError, DeployError, requests.RequestException, OSError)
+_HINTS = {401: " - check your credentials (ST_*/OS_* variables) and access to the storlet",
+          403: " - this account may lack the rights (or storlets are not enabled on it)",
+          404: " - check the container/object names",
+          503: " - the storlet failed or the engine is unavailable; try --log"}
+
+
 @contextlib.contextmanager
-def swift_errors(action: str, settings: SwiftSettings | None) -> Iterator[None]:
-    """Turn client, auth and network errors into one-line ``StorletMagicError``."""
+def swift_errors(action: str, session: Session | None) -> Iterator[None]:
+    """Turn client, auth and network errors into one-line ``StorletMagicError``.
+
+    The session's settings are read when an error happens: the first request
+    of a block may be the one that created them.
+    """
     try:
         yield
-    except StorletMagicError:
-        raise
-    except ClientException as exc:
-        hint = {401: " - check your credentials (ST_*/OS_* variables) and access to the storlet",
-                403: " - this account may lack the rights (or storlets are not enabled on it)",
-                404: " - check the container/object names",
-                503: " - the storlet failed or the engine is unavailable; try --log"}.get(
-                    exc.http_status or 0, "")
+    except _TRANSLATED as exc:
+        raise translate(exc, action, session.settings if session else None) from None
+
+
+def translate(exc: Exception, action: str, settings: SwiftSettings | None) -> StorletMagicError:
+    """The one-line, secret-free error for a client, auth or network failure."""
+    if isinstance(exc, ClientException):
+        hint = _HINTS.get(exc.http_status or 0, "")
         message = redact(f"{action} failed: {describe_client_error(exc)}{hint}", settings)
-        raise StorletMagicError(message, status=exc.http_status,
-                                transaction_id=exc.transaction_id) from None
-    except (SettingsError, DeployError) as exc:
-        raise StorletMagicError(redact(f"{action} failed: {exc}", settings)) from None
-    except (requests.RequestException, OSError) as exc:
-        where = settings.describe() if settings else "Swift"
-        message = redact(f"{action} failed: cannot reach {where}: {type(exc).__name__}", settings)
-        raise StorletMagicError(message) from None
+        return StorletMagicError(message, status=exc.http_status,
+                                 transaction_id=exc.transaction_id)
+    if isinstance(exc, (SettingsError, DeployError)):
+        return StorletMagicError(redact(f"{action} failed: {exc}", settings))
+    if isinstance(exc, OSError) and exc.filename:  # a local file, not the network
+        return StorletMagicError(f"{action} failed: {exc.strerror or exc}: {exc.filename}")
+    where = settings.describe() if settings else "Swift"
+    return StorletMagicError(
+        redact(f"{action} failed: cannot reach {where}: {type(exc).__name__}", settings))
 
 
 # -- headers ----------------------------------------------------------------
@@ -220,16 +232,6 @@ def read_log(conn: swiftclient.Connection, storlet: str,
             raise
         return body.decode("utf-8", errors="replace")
     return None
-
-
-def delete_log(conn: swiftclient.Connection, storlet: str, container: str = LOG_CONTAINER) -> None:
-    """Remove old logs so that a log read after an invocation is that invocation's."""
-    for name in log_names(storlet):
-        try:
-            conn.delete_object(container, name)
-        except ClientException as exc:
-            if exc.http_status != 404:
-                raise
 
 
 def list_storlets(conn: swiftclient.Connection, container: str = STORLET_CONTAINER) -> list[dict]:

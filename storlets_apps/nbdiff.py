@@ -495,3 +495,6 @@ class DiffStorlet(object):
             return md, render_text(nb_diff, cells, budget).encode("utf-8")
         md["Content-Type"] = "text/html; charset=utf-8"
         return md, render_html(nb_diff, cells, budget).encode("utf-8")
+
+
+_nbcommon.freeze_imports()  # last: the daemon forks from here for every invocation

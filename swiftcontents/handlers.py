@@ -49,9 +49,11 @@ class SwiftContentsHandler(APIHandler):
         self.finish(json.dumps(payload, default=str))
 
     def finish_text(self, ctype: str, body: str, computed_by: str) -> None:
+        self.update_api_activity()
         self.set_header("Content-Type", f"{ctype}; charset=utf-8")
         self.set_header("X-Swiftcontents-Computed-By", computed_by)
-        self.finish(body)
+        # APIHandler.finish would force application/json on a text/HTML body.
+        super(APIHandler, self).finish(body)
 
 
 class ListingHandler(SwiftContentsHandler):

@@ -115,3 +115,11 @@ def test_range(text, expected):
 def test_bad_range(text):
     with pytest.raises(UsageError, match="--range"):
         parse_range(text)
+
+
+def test_magics_have_real_help(ip):
+    doc = ip.find_cell_magic("storletapp").__doc__
+    assert "--with-invoke" in doc and "module_class" in doc and "--local" in doc
+    for name in ("get", "put", "copy"):
+        doc = ip.find_line_magic(name).__doc__
+        assert f"%{name} [--input INPUT]" in doc and "--storlet STORLET" in doc and "-o" in doc

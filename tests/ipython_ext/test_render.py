@@ -129,3 +129,46 @@ def test_log_lines_split_entries():
     assert render.log_lines(text, "m.py").splitlines() == [
         "m.C INFO: one ", "m.C INFO: two", "m.C ERROR: three", "m.C DEBUG: four"]
     assert render.log_lines("a.B INFO: x'a.B INFO: y").splitlines() == ["a.B INFO: x'", "a.B INFO: y"]
+
+
+def test_html_progress_updates_one_display(monkeypatch):
+    import IPython.display
+
+    from ipython_ext.progress import HtmlProgress
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(("update", obj.data))
+
+    def display(obj, display_id=False):
+        shown.append(("display", obj.data))
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    progress = HtmlProgress("PUT /c/o")
+    progress(1, 10)
+    progress(10, 10)
+    assert [kind for kind, _ in shown] == ["display", "update"]
+    assert "<progress value='10' max='10'>" in shown[-1][1] and "100%" in shown[-1][1]
+
+
+def test_translate_errors_one_line_and_redacted():
+    from swiftclient.exceptions import ClientException
+
+    from deploy.connection import SwiftSettings
+    from ipython_ext.swiftio import translate
+
+    settings = SwiftSettings(mode="token", storage_url="http://127.0.0.1:1/v1/AUTH_t",
+                             token="AUTH_tksecret")
+    exc = ClientException("Object GET failed", http_status=404, http_reason="Not Found",
+                          http_response_content=b"<html><h1>Not Found</h1></html>",
+                          http_response_headers={"X-Trans-Id": "tx123"})
+    err = translate(exc, "reading AUTH_tksecret", settings)
+    assert str(err) == ("reading *** failed: 404 Not Found (transaction tx123)"
+                        " - check the container/object names")
+    assert (err.status, err.transaction_id) == (404, "tx123")
+    assert err._render_traceback_() == [f"UsageError: {err}"]
+    local = translate(PermissionError(13, "Permission denied", "/x/f"), "uploading", settings)
+    assert str(local) == "uploading failed: Permission denied: /x/f"

@@ -76,3 +76,14 @@ def test_tour_renders_listing_diff_and_validation(executed):
     assert "x * 10" in diff
     assert "<iframe srcdoc=" in outputs_text(cell_showing(nb, "format=html"))
     assert "(validation)" in outputs_text(cell_showing(nb, "nbvalidate.py"))
+
+
+def test_tour_errors_are_one_line(executed):
+    errors = [out for cell in executed.cells if cell.cell_type == "code"
+              for out in cell.get("outputs", []) if out.output_type == "error"]
+    assert len(errors) == 2  # the two cells tagged raises-exception, nothing else
+    bad_path, missing = errors
+    assert bad_path.traceback == [
+        "UsageError: --input must look like path:/<container>/<object>, got '/tour/hello.txt'"]
+    assert len(missing.traceback) == 1 and "404" in missing.traceback[0]
+    assert "transaction tx" in missing.traceback[0] and "AUTH_tk" not in missing.traceback[0]

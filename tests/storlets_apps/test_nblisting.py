@@ -119,6 +119,8 @@ def test_batches_respect_the_header_and_sbus_limits():
     assert sum(groups, []) == paths
     assert all(len(",".join(g)) <= MAX_HEADER_BYTES < 8192 for g in groups)
     assert len(groups[0]) == MAX_HEADER_BYTES // (len(paths[0]) + 1) < max_inputs(0)
-    assert max(len(g) for g in batches(paths[:100], max_header_bytes=10**6)) == max_inputs(100)
-    assert max_inputs(100) == DEFAULT_BATCH and 40 <= max_inputs(0) <= 55
+    short = [f"/c/{i}.ipynb" for i in range(100)]
+    assert max(len(g) for g in batches(short)) == max_inputs(100) == DEFAULT_BATCH
+    with_names = batches(short, names=[p[3:] for p in short], metadata_bytes=0)
+    assert len(with_names[0]) < max_inputs(0) and 30 <= len(with_names[0]) <= 50
     assert all(len(g) <= 10 for g in batches(paths, max_count=10))

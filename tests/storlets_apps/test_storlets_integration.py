@@ -132,14 +132,14 @@ def test_diff_with_checkpoint_as_extra_resource(deployed, conn, container, v4_co
 
 def test_listing_in_batches_with_names(deployed, conn, container, corpus_paths):
     names = []
-    for path in corpus_paths[:30]:
+    for path in corpus_paths[:55]:
         name = f"dir/{uuid.uuid4().hex[:6]}-{path.name}"
         conn.put_object(container, name, path.read_bytes())
         names.append(name)
     conn.put_object(container, "dir/broken.ipynb", MALFORMED["truncated_json"])
     names.append("dir/broken.ipynb")
     entries = []
-    for group in batches([f"/{container}/{n}" for n in names], max_count=12):
+    for group in batches([f"/{container}/{n}" for n in names], names=names, metadata_bytes=0):
         first = group[0].split("/", 2)[2]
         headers = {**PROXY, "X-Storlet-Extra-Resources": ",".join(group[1:])}
         short = [g.split("/", 2)[2] for g in group]
@@ -148,7 +148,7 @@ def test_listing_in_batches_with_names(deployed, conn, container, corpus_paths):
         entries += json.loads(body)
     assert [e["name"] for e in entries] == names
     assert entries[-1]["error"] == "truncated_json"
-    assert sum(1 for e in entries if "error" not in e) >= 25
+    assert sum(1 for e in entries if "error" not in e) >= 45
     headers, body = run(conn, container, names[0], "nblisting.py",
                         {"format": "markdown", "names": names[0]}, PROXY)
     assert names[0] in body.decode() and headers["x-object-meta-nb-listing-count"] == "1"

@@ -7,15 +7,15 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from swiftcontents import SwiftContentsManager
+from swiftcontents.store import Store
 
 
-def wipe(conn: Any, container: str) -> None:
+def wipe(store: Store, container: str) -> None:
     """Delete a container and everything in it (best effort; test cleanup only)."""
     try:
-        _, objects = conn.get_container(container, full_listing=True)
-        for obj in objects:
-            conn.delete_object(container, obj["name"])
-        conn.delete_container(container)
+        names = [r["name"] for r in store._pages(container, "", None)]
+        store.map_parallel(lambda n: store._call(n, "delete_object", container, n), names)
+        store._call(container, "delete_container", container)
     except Exception:
         pass
 
@@ -29,7 +29,7 @@ def anyio_backend() -> str:
 @pytest.fixture
 def make_cm(s2aio, swift_env) -> Iterator[Callable[..., SwiftContentsManager]]:
     """Build SwiftContentsManagers (v1 auth traits, fresh container unless given)."""
-    made: list[str] = []
+    made: list[SwiftContentsManager] = []
 
     def factory(**traits: Any) -> SwiftContentsManager:
         traits.setdefault("container", f"sc-{uuid.uuid4().hex[:10]}")
@@ -39,15 +39,16 @@ def make_cm(s2aio, swift_env) -> Iterator[Callable[..., SwiftContentsManager]]:
             traits.setdefault("auth_url", swift_env["ST_AUTH"])
             traits.setdefault("user", swift_env["ST_USER"])
             traits.setdefault("key", swift_env["ST_KEY"])
-        made.append(traits["container"])
-        return SwiftContentsManager(**traits)
+        cm = SwiftContentsManager(**traits)
+        made.append(cm)
+        return cm
 
     yield factory
-    conn = s2aio.connection("test")
-    for name in made:
-        wipe(conn, name)
-        wipe(conn, f"{name}_swiftcontents")
-    conn.close()
+    for cm in made:
+        if "store" in cm.__dict__:  # only managers that reached Swift
+            cm.store.retries = 0
+            wipe(cm.store, cm.store.container)
+            wipe(cm.store, cm.store.aux_container)
 
 
 @pytest.fixture

@@ -1,0 +1,145 @@
+"""A real jupyter server on SwiftContentsManager + the swiftcontents extension, on s2aio."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from urllib.parse import quote
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Server:
+    def __init__(self, url: str, token: str, container: str) -> None:
+        self.url, self.token, self.container = url, token, container
+
+    def request(self, method: str, path: str, body: object = None, token: bool = True):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + quote(path, safe="/?=&%"), data=data, method=method)
+        if token:
+            req.add_header("Authorization", f"token {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+    def json(self, method: str, path: str, body: object = None):
+        status, _, raw = self.request(method, path, body)
+        assert status < 300, (status, raw[:500])
+        return json.loads(raw) if raw else None
+
+
+@pytest.fixture(scope="module")
+def server(s2aio, deployed, tmp_path_factory):
+    """``jupyter server`` exactly as the README launches it (plus a fixed token)."""
+    port, token = free_port(), secrets.token_hex(16)
+    container = f"srv-{uuid.uuid4().hex[:8]}"
+    home = tmp_path_factory.mktemp("jupyter")
+    env = {**os.environ, **s2aio.env("test"), "JUPYTER_CONFIG_DIR": str(home / "config"),
+           "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+           "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
+           "--ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home}",
+           "--ServerApp.contents_manager_class=swiftcontents.SwiftContentsManager",
+           f"--SwiftContentsManager.container={container}",
+           "--ServerApp.jpserver_extensions={'swiftcontents': True}"]
+    log = open(home / "server.log", "wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    srv = Server(f"http://127.0.0.1:{port}", token, container)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if srv.request("GET", "/api/status")[0] == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"jupyter server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield srv
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def put_notebook(server: Server, path: str, markdown: list[str]) -> None:
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "P"}})
+    nb.cells = [nbformat.v4.new_markdown_cell(m) for m in markdown]
+    server.json("PUT", f"/api/contents/{path}", {"type": "notebook", "content": nb})
+
+
+def test_contents_api_is_served_from_swift(server, s2aio):
+    server.json("PUT", "/api/contents/docs", {"type": "directory"})
+    put_notebook(server, "docs/a.ipynb", ["# Alpha"])
+    root = server.json("GET", "/api/contents")
+    assert {e["name"] for e in root["content"]} == {"docs"}
+    conn = s2aio.connection("test")
+    _, objects = conn.get_container(server.container)
+    conn.close()
+    assert {o["name"] for o in objects} >= {"docs/", "docs/a.ipynb"}  # really in Swift
+    status, _, _ = server.request("GET", "/api/contents", token=False)
+    assert status == 403
+
+
+def test_listing_endpoint(server):
+    server.json("PUT", "/api/contents/lst", {"type": "directory"})
+    put_notebook(server, "lst/one.ipynb", ["# One"])
+    put_notebook(server, "lst/two é.ipynb", ["# Two", "text"])
+    server.json("PUT", "/api/contents/lst/notes.txt", {"type": "file", "format": "text", "content": "x"})
+    result = server.json("GET", "/api/swiftcontents/listing/lst")
+    assert result["computed_by"] == "storlet" and result["path"] == "lst"
+    rows = {r["name"]: r for r in result["notebooks"]}
+    assert set(rows) == {"one.ipynb", "two é.ipynb"}
+    assert rows["two é.ipynb"]["title"] == "Two" and rows["two é.ipynb"]["cells"]["markdown"] == 2
+    status, headers, body = server.request("GET", "/api/swiftcontents/listing/lst?format=html")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b"one.ipynb" in body
+    assert server.request("GET", "/api/swiftcontents/listing/missing")[0] == 404
+    assert server.request("GET", "/api/swiftcontents/listing/lst", token=False)[0] == 403
+
+
+def test_diff_endpoint_against_a_checkpoint(server):
+    import nbdime
+
+    put_notebook(server, "d.ipynb", ["first"])
+    cp = server.json("POST", "/api/contents/d.ipynb/checkpoints", {})
+    before = server.json("GET", "/api/contents/d.ipynb")["content"]
+    put_notebook(server, "d.ipynb", ["first", "second"])
+    after = server.json("GET", "/api/contents/d.ipynb")["content"]
+    result = server.json("GET", f"/api/swiftcontents/diff/d.ipynb?checkpoint={cp['id']}&format=nbdime")
+    assert result["computed_by"] == "storlet" and result["checkpoint"] == cp["id"]
+    assert nbdime.patch(before, result["diff"]) == after  # nbdime can apply it
+    for fmt, ctype in (("text", "text/plain"), ("html", "text/html")):
+        status, headers, body = server.request("GET", f"/api/swiftcontents/diff/d.ipynb?format={fmt}")
+        assert status == 200 and headers["Content-Type"].startswith(ctype)
+        assert headers["X-Swiftcontents-Computed-By"] == "storlet" and b"second" in body
+    assert server.request("GET", "/api/swiftcontents/diff/d.ipynb?format=pdf")[0] == 400
+    assert server.request("GET", "/api/swiftcontents/diff/d.ipynb?checkpoint=20200101T000000000000-abc")[0] == 404
+
+
+def test_validate_endpoint(server):
+    put_notebook(server, "v.ipynb", ["ok"])
+    report = server.json("GET", "/api/swiftcontents/validate/v.ipynb")
+    assert report["valid"] is True and report["computed_by"] == "storlet"
+    assert server.request("GET", "/api/swiftcontents/validate/nope.ipynb")[0] == 404
+    assert server.request("GET", "/api/swiftcontents/validate/a%2F..%2F..%2Fetc")[0] in (400, 404)
+    status, _, body = server.request("GET", "/api/contents/bad%00name")
+    assert status == 400 and b"control characters" in body
