@@ -11,8 +11,6 @@ skeleton that turns any user-level problem into a JSON error document plus
 ``Nb-Error`` metadata instead of raising (the engine would answer a bare 503).
 """
 
-import contextlib
-import gc
 import json
 import os
 import sys
@@ -64,40 +62,6 @@ class Budget(object):
                 "the work took more than max_seconds=%g; raise max_seconds or "
                 "send a smaller notebook" % self.max_seconds,
             )
-
-
-def in_storlet_daemon():
-    """True inside storlets' daemon (not in the local harness or a notebook)."""
-    return "storlets.agent.daemon.server" in sys.modules
-
-
-def freeze_imports():
-    """In the daemon, move everything imported so far out of the GC's sight.
-
-    The daemon forks one process per invocation: without this, the first
-    full collection in that process walks (and so copies, page by page) every
-    object inherited from the daemon.
-    """
-    if in_storlet_daemon():
-        gc.collect()
-        gc.freeze()
-
-
-@contextlib.contextmanager
-def no_gc():
-    """No cyclic GC while building/validating a large notebook (daemon only).
-
-    Parsing creates only acyclic containers; collections would just walk them
-    repeatedly. The forked invocation process exits right after, anyway.
-    """
-    if not in_storlet_daemon() or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def int_param(params, name, default, low, high):
@@ -322,8 +286,7 @@ def run_guarded(logger, in_files, out_files, compute):
     out = out_files[0]
     try:
         try:
-            with no_gc():
-                metadata, body = compute()
+            metadata, body = compute()
         except NotebookProblem as problem:
             metadata = error_metadata(problem.code, problem.detail)
             body = error_document(problem.code, problem.detail)

@@ -3,7 +3,8 @@
 Never deployed as a storlet (leading ``_``). Needs, beside it, the schema files
 of the installed nbformat (``nbformat.v3.schema.json``, ``nbformat.v4.N.schema.json``
 for N in 0..5, ``nbformat.v4.schema.json``) and ``fastjsonschema.zip``; see
-``SCHEMA_DEPENDENCIES``, which storlets merge into their ``STORLET_DEPENDENCIES``.
+``SCHEMA_DEPENDENCIES``, which every storlet importing this module must list
+in its literal ``STORLET_DEPENDENCIES`` (read from the AST; a test checks).
 
 The verdict follows ``nbformat.validate`` exactly (nbformat's default
 validator is fastjsonschema too):

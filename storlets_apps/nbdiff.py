@@ -155,7 +155,7 @@ def align(a, b, levels, similar, budget):
     return steps, len(pairs) - len(anchors)
 
 
-def sequence_ops(a, steps, item_diff):
+def sequence_ops(steps, item_diff):
     """nbdime list entries for aligned steps; ``item_diff`` for pairs (or None)."""
     ops = []
     pending_add, pending_remove, run_key = [], 0, None
@@ -246,7 +246,7 @@ def diff_dict(a, b, budget, special=None):
 def diff_list(a, b, budget):
     steps, _ = align(a, b, [digest], _same_container_kind, budget)
     return _resolve_adds(
-        sequence_ops(a, steps, lambda i, j: diff_value(a[i], b[j], budget)), b)
+        sequence_ops(steps, lambda i, j: diff_value(a[i], b[j], budget)), b)
 
 
 def _same_container_kind(x, y):
@@ -258,7 +258,7 @@ def diff_lines(a, b, budget):
     """Line-based string diff, as nbdime's ``patch`` applies to strings."""
     a_lines, b_lines = a.splitlines(True), b.splitlines(True)
     steps, _ = align(a_lines, b_lines, [lambda line: line], lambda x, y: False, budget)
-    return _resolve_adds(sequence_ops(a_lines, steps, lambda i, j: None), b_lines)
+    return _resolve_adds(sequence_ops(steps, lambda i, j: None), b_lines)
 
 
 # --- notebooks ---------------------------------------------------------------------
@@ -322,7 +322,7 @@ def diff_outputs(a, b, budget):
         return None
     steps, _ = align(a, b, [digest, _output_key], _similar_outputs, budget)
     return _resolve_adds(
-        sequence_ops(a, steps, lambda i, j: diff_value(a[i], b[j], budget)), b)
+        sequence_ops(steps, lambda i, j: diff_value(a[i], b[j], budget)), b)
 
 
 def diff_cell(a, b, budget):
@@ -344,7 +344,7 @@ class CellDiff(object):
                 self.patches[i] = diff_cell(base[i], remote[j], budget)
             budget.check()
         self.ops = _resolve_adds(
-            sequence_ops(base, self.steps, lambda i, j: self.patches.get(i)), remote)
+            sequence_ops(self.steps, lambda i, j: self.patches.get(i)), remote)
         self.added = sum(1 for i, j in self.steps if i is None)
         self.removed = sum(1 for i, j in self.steps if j is None)
         self.modified = len(self.patches)
@@ -495,6 +495,3 @@ class DiffStorlet(object):
             return md, render_text(nb_diff, cells, budget).encode("utf-8")
         md["Content-Type"] = "text/html; charset=utf-8"
         return md, render_html(nb_diff, cells, budget).encode("utf-8")
-
-
-_nbcommon.freeze_imports()  # last: the daemon forks from here for every invocation

@@ -301,6 +301,3 @@ class ListingStorlet(object):
             return md, render_markdown(items).encode("utf-8")
         md["Content-Type"] = "text/html; charset=utf-8"
         return md, render_html(items).encode("utf-8")
-
-
-_nbcommon.freeze_imports()  # last: the daemon forks from here for every invocation

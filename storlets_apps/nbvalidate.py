@@ -75,10 +75,9 @@ def problem_metadata(problem, stamp=False):
 
 def validate_bytes(data, max_errors, budget):
     """The report for notebook bytes; raises NotebookProblem for unreadable input."""
-    with _nbcommon.no_gc():
-        nb = _nbcommon.parse_notebook(data)
-        budget.check()
-        return _nbschema.check(nb, max_errors=max_errors, budget=budget)
+    nb = _nbcommon.parse_notebook(data)
+    budget.check()
+    return _nbschema.check(nb, max_errors=max_errors, budget=budget)
 
 
 class ValidateStorlet(object):
@@ -146,6 +145,3 @@ class ValidateStorlet(object):
             if not chunk:
                 return
             out.write(chunk)
-
-
-_nbcommon.freeze_imports()  # last: the daemon forks from here for every invocation

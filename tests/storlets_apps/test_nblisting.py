@@ -1,7 +1,6 @@
 """nblisting through the local harness, checked against nbformat's own reading."""
 from __future__ import annotations
 
-import copy
 import json
 import warnings
 

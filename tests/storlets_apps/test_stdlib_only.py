@@ -55,6 +55,14 @@ def test_ast_imports_are_stdlib_or_declared(spec):
         assert not extra, f"{module.name} imports {sorted(extra)} (not stdlib, not declared)"
 
 
+@pytest.mark.parametrize("spec", [s for s in STORLETS if "_nbschema.py" in s.dependencies],
+                         ids=lambda s: s.name)
+def test_schema_users_declare_every_schema_dependency(spec):
+    from storlets_apps._nbschema import SCHEMA_DEPENDENCIES
+
+    assert SCHEMA_DEPENDENCIES.items() <= spec.dependencies.items()
+
+
 SCRIPT = r"""
 import json, os, sys
 sys.path.insert(0, os.getcwd())  # the daemon puts the storlet directory on sys.path

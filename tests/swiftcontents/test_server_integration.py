@@ -116,6 +116,14 @@ def test_listing_endpoint(server):
     assert server.request("GET", "/api/swiftcontents/listing/lst", token=False)[0] == 403
 
 
+def as_diff_entries(diff: list[dict]) -> list:
+    """JSON diff -> nbdime DiffEntry objects (what nbdime.patch expects)."""
+    from nbdime.diff_format import DiffEntry
+
+    return [DiffEntry(**{**e, "diff": as_diff_entries(e["diff"])} if "diff" in e else e)
+            for e in diff]
+
+
 def test_diff_endpoint_against_a_checkpoint(server):
     import nbdime
 
@@ -126,7 +134,7 @@ def test_diff_endpoint_against_a_checkpoint(server):
     after = server.json("GET", "/api/contents/d.ipynb")["content"]
     result = server.json("GET", f"/api/swiftcontents/diff/d.ipynb?checkpoint={cp['id']}&format=nbdime")
     assert result["computed_by"] == "storlet" and result["checkpoint"] == cp["id"]
-    assert nbdime.patch(before, result["diff"]) == after  # nbdime can apply it
+    assert nbdime.patch(before, as_diff_entries(result["diff"])) == after  # nbdime applies it
     for fmt, ctype in (("text", "text/plain"), ("html", "text/html")):
         status, headers, body = server.request("GET", f"/api/swiftcontents/diff/d.ipynb?format={fmt}")
         assert status == 200 and headers["Content-Type"].startswith(ctype)
