@@ -40,19 +40,39 @@ def seed_notebooks(conn, container: str = CONTAINER) -> list[str]:
     return sorted(n for n in existing if n.endswith(".ipynb"))
 
 
-def listing_table(conn, names: list[str], container: str = CONTAINER) -> str:
-    """A markdown table of the notebooks, computed by the listing storlet on the proxy."""
-    if not names:
-        return "(no notebooks)"
-    first, rest = names[0], names[1:]
-    headers = {"X-Run-Storlet": "nblisting.py", "X-Storlet-Run-On-Proxy": ""}
-    if rest:
-        headers["X-Storlet-Extra-Resources"] = ",".join(f"/{container}/{n}" for n in rest)
+def listing_rows(conn, names: list[str], container: str = CONTAINER) -> list[dict]:
+    """Summaries of the notebooks, computed by the listing storlet on the proxy, in batches."""
+    import json
     from urllib.parse import quote
 
-    query = f"format=markdown&names={quote(','.join(names))}"
-    _, body = conn.get_object(container, first, headers=headers, query_string=query)
-    return body.decode("utf-8", "replace")
+    from storlets_apps.nblisting import batches
+
+    paths = [f"/{container}/{quote(n)}" for n in names]
+    by_path = dict(zip(paths, names))
+    rows: list[dict] = []
+    for batch in batches(paths, names=names, metadata_bytes=200):
+        batch_names = [by_path[p] for p in batch]
+        headers = {"X-Run-Storlet": "nblisting.py", "X-Storlet-Run-On-Proxy": "",
+                   "X-Storlet-Parameter-1": "format:json",
+                   "X-Storlet-Parameter-2": "names:" + json.dumps(batch_names)}
+        if len(batch) > 1:
+            headers["X-Storlet-Extra-Resources"] = ",".join(batch[1:])
+        _, body = conn.get_object(container, batch_names[0], headers=headers)
+        rows.extend(json.loads(body))
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    lines = [f"{'notebook':34} {'title':30} {'kernel':10} {'cells':>5} {'outputs':>8} valid"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"{row['name'][:34]:34} error: {row['error']}")
+            continue
+        cells = sum(row.get("cells", {}).values())
+        lines.append(f"{row['name'][:34]:34} {str(row.get('title') or '')[:30]:30} "
+                     f"{str(row.get('kernel') or '-')[:10]:10} {cells:5} "
+                     f"{row.get('outputs', {}).get('bytes', 0):8} {row.get('valid')}")
+    return "\n".join(lines)
 
 
 def lab_argv(aio: S2AIO, port: int, token: str) -> list[str]:
@@ -90,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         names = seed_notebooks(conn)
         print(f"\nNotebooks in Swift container '{CONTAINER}', summarised inside Swift "
               f"by the listing storlet:\n")
-        print(listing_table(conn, names))
+        print(format_rows(listing_rows(conn, names)))
     except (DeployError, ClientException) as exc:
         print(f"main job: error: {exc}", file=sys.stderr)
         return 1
