@@ -72,115 +72,66 @@ default = yes
 """
 
 
+def _filters(layout: Layout, ports: Ports, users: Users | None, where: str) -> dict[str, str]:
+    """The body of every ``[filter:NAME]`` section s2aio uses."""
+    return {
+        "catch_errors": "use = egg:swift#catch_errors",
+        "gatekeeper": "use = egg:swift#gatekeeper",
+        "healthcheck": "use = egg:swift#healthcheck",
+        "recon": f"use = egg:swift#recon\nrecon_cache_path = {layout.run}",
+        # Tokens never reach the logs, not even their first characters.
+        "proxy-logging": "use = egg:swift#proxy_logging\nreveal_sensitive_prefix = 0",
+        "cache": f"use = egg:swift#memcache\nmemcache_servers = 127.0.0.1:{ports.memcached}",
+        "listing_formats": "use = egg:swift#listing_formats",
+        "s3api": "use = egg:swift#s3api\nlocation = us-east-1",
+        "tempauth": "use = egg:swift#tempauth\n" + "\n".join(
+            users.tempauth_lines() if users else []),
+        "container-quotas": "use = egg:swift#container_quotas",
+        "account-quotas": "use = egg:swift#account_quotas",
+        "storlet_handler": f"""use = egg:storlets#storlet_handler
+execution_server = {where}
+storlet_gateway_module = {GATEWAY_CLASS}
+storlet_gateway_conf = {layout.gateway_conf(where)}
+internal_client_conf_path = {layout.internal_client_conf}
+storlet_container = storlet
+storlet_dependency = dependency
+storlet_logcontainer = log
+storlet_execute_on_proxy_only = false""",
+        "copy": "use = egg:swift#copy",
+        "slo": "use = egg:swift#slo",
+        "dlo": "use = egg:swift#dlo",
+        "versioned_writes": ("use = egg:swift#versioned_writes\n"
+                             "allow_versioned_writes = true\nallow_object_versioning = true"),
+        "symlink": "use = egg:swift#symlink",
+    }
+
+
+def _pipeline(pipeline: str, app: str, filters: dict[str, str]) -> str:
+    """``[pipeline:main]``, the app section, and one section per filter it names."""
+    names = pipeline.split()
+    text = f"\n[pipeline:main]\npipeline = {pipeline}\n\n[app:{names[-1]}]\n{app}\n"
+    for name in dict.fromkeys(names[:-1]):
+        text += f"\n[filter:{name}]\n{filters[name]}\n"
+    return text
+
+
 def proxy_conf(layout: Layout, ports: Ports, users: Users) -> str:
-    tempauth = "\n".join(users.tempauth_lines())
-    return _default_section(layout, ports, "proxy-server") + f"""bind_port = {ports.proxy}
-
-[pipeline:main]
-pipeline = {PROXY_PIPELINE}
-
-[app:proxy-server]
-use = egg:swift#proxy
+    app = """use = egg:swift#proxy
 account_autocreate = true
 allow_account_management = true
 node_timeout = 30
 conn_timeout = 2
-recoverable_node_timeout = 30
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-# Tokens never reach the logs, not even their first characters.
-reveal_sensitive_prefix = 0
-
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:{ports.memcached}
-
-[filter:listing_formats]
-use = egg:swift#listing_formats
-
-[filter:s3api]
-use = egg:swift#s3api
-location = us-east-1
-
-[filter:tempauth]
-use = egg:swift#tempauth
-{tempauth}
-
-[filter:container-quotas]
-use = egg:swift#container_quotas
-
-[filter:account-quotas]
-use = egg:swift#account_quotas
-
-[filter:storlet_handler]
-use = egg:storlets#storlet_handler
-execution_server = proxy
-storlet_gateway_module = {GATEWAY_CLASS}
-storlet_gateway_conf = {layout.gateway_conf("proxy")}
-internal_client_conf_path = {layout.internal_client_conf}
-storlet_container = storlet
-storlet_dependency = dependency
-storlet_logcontainer = log
-storlet_execute_on_proxy_only = false
-
-[filter:copy]
-use = egg:swift#copy
-
-[filter:slo]
-use = egg:swift#slo
-
-[filter:dlo]
-use = egg:swift#dlo
-
-[filter:versioned_writes]
-use = egg:swift#versioned_writes
-allow_versioned_writes = true
-allow_object_versioning = true
-
-[filter:symlink]
-use = egg:swift#symlink
-"""
+recoverable_node_timeout = 30"""
+    return (_default_section(layout, ports, "proxy-server") + f"bind_port = {ports.proxy}\n"
+            + _pipeline(PROXY_PIPELINE, app, _filters(layout, ports, users, "proxy")))
 
 
 def backend_conf(kind: str, layout: Layout, ports: Ports) -> str:
-    port = getattr(ports, kind)
-    text = _default_section(layout, ports, f"{kind}-server") + f"""bind_port = {port}
-
-[pipeline:main]
-pipeline = {OBJECT_PIPELINE if kind == "object" else f"healthcheck recon {kind}-server"}
-
-[app:{kind}-server]
-use = egg:swift#{kind}
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-
-[filter:recon]
-use = egg:swift#recon
-recon_cache_path = {layout.run}
-"""
-    if kind == "object":
-        text += f"""
-[filter:storlet_handler]
-use = egg:storlets#storlet_handler
-execution_server = object
-storlet_gateway_module = {GATEWAY_CLASS}
-storlet_gateway_conf = {layout.gateway_conf("object")}
-internal_client_conf_path = {layout.internal_client_conf}
-storlet_container = storlet
-storlet_dependency = dependency
-storlet_logcontainer = log
-"""
+    pipeline = OBJECT_PIPELINE if kind == "object" else f"healthcheck recon {kind}-server"
+    text = (_default_section(layout, ports, f"{kind}-server")
+            + f"bind_port = {getattr(ports, kind)}\n"
+            + _pipeline(pipeline, f"use = egg:swift#{kind}",
+                        _filters(layout, ports, None, "object")))
     # Background daemons are not run by s2aio; keep their sections valid anyway.
     text += f"\n[{kind}-replicator]\n[{kind}-auditor]\n"
     if kind != "account":
@@ -189,29 +140,10 @@ storlet_logcontainer = log
 
 
 def internal_client_conf(layout: Layout, ports: Ports) -> str:
-    return _default_section(layout, ports, "storlets-internal-client") + f"""
-[pipeline:main]
-pipeline = catch_errors proxy-logging cache symlink proxy-server
-
-[app:proxy-server]
-use = egg:swift#proxy
-account_autocreate = true
-
-[filter:catch_errors]
-use = egg:swift#catch_errors
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-# Tokens never reach the logs, not even their first characters.
-reveal_sensitive_prefix = 0
-
-[filter:cache]
-use = egg:swift#memcache
-memcache_servers = 127.0.0.1:{ports.memcached}
-
-[filter:symlink]
-use = egg:swift#symlink
-"""
+    return (_default_section(layout, ports, "storlets-internal-client")
+            + _pipeline("catch_errors proxy-logging cache symlink proxy-server",
+                        "use = egg:swift#proxy\naccount_autocreate = true",
+                        _filters(layout, ports, None, "proxy")))
 
 
 def gateway_conf(layout: Layout, where: str) -> str:
