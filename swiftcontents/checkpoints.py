@@ -43,6 +43,17 @@ class SwiftCheckpoints(AsyncCheckpoints):
     max_checkpoints = Int(5, config=True, help=(
         "Checkpoints kept per file; creating one more deletes the oldest."))
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Files known to have a checkpoint: a notebook save then needs no listing.
+        self._known: set[str] = set()
+
+    async def has_checkpoint(self, path: str) -> bool:
+        if path not in self._known:
+            if await self.list_checkpoints(path):
+                self._known.add(path)
+        return path in self._known
+
     @property
     def store(self) -> Store:
         return self.parent.store
@@ -63,6 +74,7 @@ class SwiftCheckpoints(AsyncCheckpoints):
         path = contents_mgr.api_path(path)
         checkpoint_id = new_checkpoint_id()
         await self._run(self._create, path, checkpoint_id)
+        self._known.add(path)
         return checkpoint_model(checkpoint_id)
 
     def _create(self, path: str, checkpoint_id: str) -> None:
@@ -94,6 +106,7 @@ class SwiftCheckpoints(AsyncCheckpoints):
         self.store.delete_object(src, aux=True)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        self._known.clear()
         name = self._name(path.strip("/"), checkpoint_id)
         if await self._run(self.store.head_aux, name) is None:
             raise web.HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
@@ -105,6 +118,7 @@ class SwiftCheckpoints(AsyncCheckpoints):
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
         """A file's checkpoints, or those of every file below a directory."""
+        self._known.clear()
         await self._run(self._rename_all, old_path.strip("/"), new_path.strip("/"))
 
     def _rename_all(self, old: str, new: str) -> None:
@@ -117,6 +131,7 @@ class SwiftCheckpoints(AsyncCheckpoints):
         return [r["name"] for r in self.store.list_aux(self.store.ckpt_tree_prefix(path))]
 
     async def delete_all_checkpoints(self, path: str) -> None:
+        self._known.clear()
         await self._run(self._delete_all, path.strip("/"))
 
     def _delete_all(self, path: str) -> None:

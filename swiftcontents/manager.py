@@ -284,59 +284,66 @@ class SwiftContentsManager(AsyncContentsManager):
 
         validation_error: dict[str, Any] = {}
         kind = model["type"]
+        saved: dict[str, Any] | None = None
         if kind == "notebook":
             nb = nbformat.from_dict(model["content"])
             self.check_and_sign(nb, path)
             data = nbformat.writes(nb, version=nbformat.NO_CONVERT,
                                    capture_validation_error=validation_error).encode("utf-8")
-            await self.run(self.nb_storlets.save_notebook, self.store, path, data,
-                           validation_error)
-            if not await self.checkpoints.list_checkpoints(path):
+            result = await self.run(self.nb_storlets.save_notebook, self.store, path, data,
+                                    validation_error)
+            if not await self.checkpoints.has_checkpoint(path):
                 await self.create_checkpoint(path)  # one checkpoint always exists for notebooks
+            self.validate_notebook_model(model, validation_error=validation_error)
+            saved = await self._saved_notebook(path, data, result, model.get("message"))
         elif kind == "file":
             with swift_errors(self.log):
                 data = models.encode_file(path, model["content"], model.get("format"))
-            await self.run(self._replace_file, path, data, model.get("mimetype"))
+            response = await self.run(self._replace_file, path, data, model.get("mimetype"))
+            saved = models.saved_model(path, "file", len(data), response)
         elif kind == "directory":
             self._refuse_hidden(path)
             if await self.run(self.store.head, path) is not None:
                 raise web.HTTPError(400, f"Not a directory: {path}")
             await self.run(self.store.make_dir, path)
+            saved = models.dir_model(path)
         else:
             raise web.HTTPError(400, f"Unhandled contents type: {kind}")
 
-        message = None
-        if kind == "notebook":
-            self.validate_notebook_model(model, validation_error=validation_error)
-            message = model.get("message")
-        model = await self.get(path, content=False)
-        if kind == "notebook":
-            model.update(await self._stamp(path, message))
-        elif message:
-            model["message"] = message
-        self.run_post_save_hooks(model=model, os_path=self._location(path))
+        self.run_post_save_hooks(model=saved, os_path=self._location(path))
         self.emit(data={"action": "save", "path": path})
-        return model
+        return saved
 
-    async def _stamp(self, path: str, message: str | None) -> dict[str, Any]:
-        """The validation stamp Swift stored with the notebook, and the save message."""
-        entry = await self.run(self.store.head, path)
-        stamp = models.stamp_of(entry.meta) if entry is not None else None
-        out: dict[str, Any] = {"swift_validation": stamp} if stamp else {}
-        if not message and stamp and stamp["valid"] == "no":
-            message = f"Notebook validation failed ({stamp['validated_by']}): {stamp.get('first_error', '')}"
+    async def _saved_notebook(self, path: str, data: bytes, result: dict[str, Any],
+                              message: str | None) -> dict[str, Any]:
+        """The saved model; the validation stamp as Swift stored it, and the message."""
+        if result["computed_by"] == "storlet":  # the stamp exists only in Swift: read it back
+            entry = await self.run(self.store.head, path)
+            if entry is None:
+                raise web.HTTPError(503, f"{path} vanished right after its save; try again")
+            saved = models.entry_model(path, entry, "notebook")
+            stamp = models.stamp_of(entry.meta)
+        else:
+            saved = models.saved_model(path, "notebook", len(data), result["response"])
+            stamp = models.stamp_of(result["stamp"])
+        if stamp:
+            saved["swift_validation"] = stamp
+            if not message and stamp["valid"] == "no":
+                message = (f"Notebook validation failed ({stamp['validated_by']}): "
+                           f"{stamp.get('first_error', '')}")
         if message:
-            out["message"] = message
-        return out
+            saved["message"] = message
+        return saved
 
     def _location(self, path: str) -> str:
         """What post-save hooks get as ``os_path``: where the object lives."""
         return f"swift://{self.store.container}/{self.store.key(path)}"
 
-    def _replace_file(self, path: str, data: bytes, mimetype: str | None) -> None:
+    def _replace_file(self, path: str, data: bytes, mimetype: str | None) -> dict[str, str]:
         parked = self.store.retire(path)
-        self.store.write(path, data, mimetype or models.guess_content_type(path))
+        response = self.store.write(path, data, mimetype or models.guess_content_type(path))
         self.store.drop_retired(parked)
+        return response
 
     async def _check_parent(self, path: str) -> None:
         parent = paths.split(path)[0]

@@ -9,7 +9,7 @@ import mimetypes
 from typing import Any
 
 from .errors import SwiftContentsError
-from .store import EPOCH, Entry
+from .store import EPOCH, Entry, parse_http_date
 
 NOTEBOOK_EXT = ".ipynb"
 
@@ -101,3 +101,9 @@ def stamp_of(meta: dict[str, str]) -> dict[str, str] | None:
         if key in meta:
             stamp[key[3:].replace("-", "_")] = meta[key]
     return stamp
+
+
+def saved_model(path: str, type_: str, size: int, response: dict[str, str]) -> dict[str, Any]:
+    """The model of an object just PUT, from the PUT response (no extra HEAD)."""
+    when = parse_http_date(response["last-modified"]) if "last-modified" in response else EPOCH
+    return entry_model(path, Entry(path, False, size, when), type_)

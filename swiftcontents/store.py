@@ -21,6 +21,7 @@ and in the auxiliary container (``<container>_swiftcontents`` by default)::
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import datetime as dt
 import hashlib
 import json
@@ -64,16 +65,28 @@ class Entry:
     meta: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
+# Times are whole seconds, rounded up as Swift's own Last-Modified header is, so a
+# PUT response, a HEAD and a listing row all give the same model time.
+def _ceil_second(when: dt.datetime) -> dt.datetime:
+    return when.replace(microsecond=0) + dt.timedelta(seconds=1 if when.microsecond else 0)
+
+
 def parse_listing_time(value: str) -> dt.datetime:
     """Container listings give '2024-05-01T12:00:00.123450' (UTC)."""
-    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc)
+    return _ceil_second(dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc))
 
 
 def parse_x_timestamp(value: str) -> dt.datetime:
-    """X-Timestamp '1714564800.12345' -> the same instant a listing shows, exactly."""
+    """X-Timestamp '1714564800.12345' -> the instant a listing shows for it."""
     secs, _, frac = value.partition(".")
-    return dt.datetime.fromtimestamp(int(secs), dt.timezone.utc) + dt.timedelta(
+    exact = dt.datetime.fromtimestamp(int(secs), dt.timezone.utc) + dt.timedelta(
         microseconds=int((frac or "0").ljust(6, "0")[:6]))
+    return _ceil_second(exact)
+
+
+def parse_http_date(value: str) -> dt.datetime:
+    """A PUT response's Last-Modified (already whole seconds, rounded up by Swift)."""
+    return email.utils.parsedate_to_datetime(value).astimezone(dt.timezone.utc)
 
 
 def status_for(exc: BaseException) -> int:

@@ -119,18 +119,21 @@ def _source(cell: dict[str, Any]) -> str:
     return "".join(src) if isinstance(src, list) else str(src)
 
 
-def listing_batches(resources: list[str], max_count: int = LISTING_BATCH,
+def listing_batches(resources: list[str], names: list[str], max_count: int = LISTING_BATCH,
                     max_bytes: int = MAX_HEADER_BYTES) -> list[list[int]]:
-    """Indexes of resources per storlet call: Swift caps one header line at 8 KiB."""
+    """Indexes per storlet call. Swift caps each header line at 8 KiB: both the
+    extra-resources header and the ``names`` parameter header must fit."""
     out: list[list[int]] = []
-    size = 0
-    for i, res in enumerate(resources):
-        cost = len(quote(res)) + 1
-        if not out or len(out[-1]) >= max_count or size + cost > max_bytes:
+    res_size = name_size = 0
+    for i, (res, name) in enumerate(zip(resources, names)):
+        res_cost, name_cost = len(quote(res)) + 1, len(json.dumps(name)) + 2
+        if (not out or len(out[-1]) >= max_count or res_size + res_cost > max_bytes
+                or name_size + name_cost > max_bytes):
             out.append([])
-            size = 0
+            res_size = name_size = 0
         out[-1].append(i)
-        size += cost
+        res_size += res_cost
+        name_size += name_cost
     return out
 
 
@@ -185,12 +188,14 @@ class NotebookStorlets:
         use, reason = self.wanted()
         if use:
             try:
-                store.write(path, data, ctype, storlet_headers(VALIDATE, {"mode": "stamp"}))
-                return {"computed_by": "storlet"}
+                headers = store.write(path, data, ctype, storlet_headers(VALIDATE, {"mode": "stamp"}))
+                return {"computed_by": "storlet", "response": headers}
             except SwiftContentsError as exc:  # the plain PUT below re-raises real errors
                 reason = self._failed(VALIDATE, exc)
-        store.write(path, data, ctype, stamp_metadata(validation_error))
-        return {"computed_by": "server", "fallback_reason": reason}
+        stamp = stamp_metadata(validation_error)
+        headers = store.write(path, data, ctype, stamp)
+        return {"computed_by": "server", "fallback_reason": reason, "response": headers,
+                "stamp": {k.lower()[len(META):]: v for k, v in stamp.items()}}
 
     # -- validation report ---------------------------------------------------------
     def validate(self, store: Store, path: str) -> dict[str, Any]:
@@ -215,7 +220,10 @@ class NotebookStorlets:
         """Summaries of the notebooks ``names`` (API paths), in batches of at most 100:
         one storlet call per batch on the proxy, never one request per notebook."""
         use, reason = self.wanted()
-        if use and names:
+        if not names:
+            return {"notebooks": [], "computed_by": "server",
+                    "fallback_reason": "no notebooks here: nothing to compute"}
+        if use:
             try:
                 return {"notebooks": self._storlet_listing(store, names), "computed_by": "storlet"}
             except SwiftContentsError as exc:
@@ -227,9 +235,10 @@ class NotebookStorlets:
 
     def _storlet_listing(self, store: Store, names: list[str]) -> list[dict[str, Any]]:
         resources = [f"/{store.container}/{store.key(n)}" for n in names]
+        shown_names = [n.rpartition("/")[2] for n in names]
         rows: list[dict[str, Any]] = []
-        for batch in listing_batches(resources):
-            shown = json.dumps([names[i].rpartition("/")[2] for i in batch])
+        for batch in listing_batches(resources, shown_names):
+            shown = json.dumps([shown_names[i] for i in batch])
             _, body = store.read(names[batch[0]], headers=storlet_headers(
                 LISTING, {"names": shown, "format": "json"}, on_proxy=True,
                 extra=[resources[i] for i in batch[1:]]))

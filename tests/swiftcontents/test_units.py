@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 import pytest
@@ -13,15 +14,18 @@ from tornado import web
 from swiftcontents import checkpoints, models, storlets
 from swiftcontents.errors import SwiftContentsError
 from swiftcontents.manager import SwiftContentsManager, swift_errors
-from swiftcontents.store import Entry, parse_listing_time, parse_x_timestamp, rekey, status_for
+from swiftcontents.store import (
+    Entry, parse_http_date, parse_listing_time, parse_x_timestamp, rekey, status_for)
 
 FILES = Path(__file__).resolve().parent.parent / "files" / "swiftcontents"
 
 
-def test_head_and_listing_times_agree_exactly():
-    # A HEAD's X-Timestamp and a listing's last_modified must give equal models.
-    assert parse_x_timestamp("1714564800.12345") == parse_listing_time("2024-05-01T12:00:00.123450")
+def test_put_head_and_listing_times_agree():
+    # A PUT response, a HEAD and a listing row must give equal model times.
+    when = parse_http_date("Wed, 01 May 2024 12:00:01 GMT")
+    assert parse_x_timestamp("1714564800.12345") == parse_listing_time("2024-05-01T12:00:00.123450") == when
     assert parse_x_timestamp("1714564800") == parse_listing_time("2024-05-01T12:00:00")
+    assert parse_x_timestamp("1714564800").second == 0
 
 
 def test_entry_model_same_from_head_or_listing():
@@ -86,12 +90,14 @@ def test_one_translation_point():
 
 def test_rekey_and_batches():
     assert rekey("old/a/b", "old", "new") == "new/a/b" and rekey("old/", "old", "n") == "n/"
-    resources = [f"/c/{i:03d}-{'x' * 60}.ipynb" for i in range(250)]
-    batches = storlets.listing_batches(resources)
+    names = [f"{i:03d}-{'é' * 60}.ipynb" for i in range(250)]  # escapes grow in JSON
+    resources = [f"/c/{n}" for n in names]
+    batches = storlets.listing_batches(resources, names)
     assert [i for b in batches for i in b] == list(range(250))
     for b in batches:
         assert len(b) <= storlets.LISTING_BATCH
-        assert sum(len(resources[i]) + 1 for i in b) <= storlets.MAX_HEADER_BYTES
+        assert sum(len(quote(resources[i])) + 1 for i in b) <= storlets.MAX_HEADER_BYTES
+        assert len(json.dumps([names[i] for i in b])) <= storlets.MAX_HEADER_BYTES
 
 
 def test_storlet_headers():
