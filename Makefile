@@ -33,8 +33,11 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# An editable install does not place data files: enable the swiftcontents
+# server extension the way a wheel install does (jupyter_server_config.d).
 python-deps:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	$(PYTHON) -c "import os, shutil, sys; d = os.path.join(sys.prefix, 'etc', 'jupyter', 'jupyter_server_config.d'); os.makedirs(d, exist_ok=True); shutil.copy('swiftcontents/etc/swiftcontents.json', d)"
 
 bench: install
 	$(PYTHON) bench/s2aio_start.py

@@ -81,6 +81,8 @@ def lab_argv(aio: S2AIO, port: int, token: str) -> list[str]:
             f"--IdentityProvider.token={token}",
             "--ServerApp.contents_manager_class=swiftcontents.SwiftContentsManager",
             f"--SwiftContentsManager.container={CONTAINER}",
+            # editable installs do not place jupyter_server_config.d files
+            "--ServerApp.jpserver_extensions={'swiftcontents': True}",
             *(["--allow-root"] if os.geteuid() == 0 else [])]
 
 
