@@ -82,3 +82,18 @@ def test_env_prints_exports(tmp_path, capsys):
 def test_status_without_data_dir_is_a_clear_error(tmp_path, capsys):
     assert main(["status", "--data-dir", str(tmp_path / "none")]) == 1
     assert "run `s2aio start` first" in capsys.readouterr().err
+
+
+def test_missing_tools_say_how_to_install(tmp_path, monkeypatch):
+    import shutil
+
+    import pytest
+
+    from s2aio import S2AIO, S2AIOError
+
+    real_which = shutil.which
+    for tool, package in (("bwrap", "bubblewrap"), ("memcached", "memcached")):
+        monkeypatch.setattr(shutil, "which", lambda name, t=tool: None if name == t else real_which(name))
+        with pytest.raises(S2AIOError, match=f"apt-get install -y {package}"):
+            S2AIO(tmp_path / "d").start()
+    assert not (tmp_path / "d").exists()  # nothing created, nothing started
