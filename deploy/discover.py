@@ -110,6 +110,30 @@ def _check_dependency_name(name: str, storlet: str) -> None:
                           "no '/', ',' or leading '.', not the storlet's own name)")
 
 
+def with_transitive_dependencies(deps: dict[str, str], source_dir: Path) -> dict[str, str]:
+    """``deps`` plus what each ``repo:*.py`` dependency declares in its own
+    ``STORLET_DEPENDENCIES`` (recursively): a shared helper module lists what it
+    needs once, instead of every storlet that imports it."""
+    result = dict(deps)
+    pending = [spec for spec in deps.values()]
+    seen: set[str] = set()
+    while pending:
+        spec = pending.pop()
+        kind, target = parse_dependency_spec(spec)
+        if kind != "repo" or not target.endswith(".py") or target in seen:
+            continue
+        seen.add(target)
+        module = source_dir / target
+        if not module.is_file():
+            continue  # reported when the dependency itself is built
+        for name, sub in _dependencies_literal(_parse(module.read_bytes(), target), module).items():
+            if result.setdefault(name, sub) != sub:
+                raise DeployError(f"{target}: dependency {name!r} is declared as both "
+                                  f"{result[name]!r} and {sub!r}")
+            pending.append(sub)
+    return result
+
+
 def parse_storlet(path: Path) -> StorletSpec | None:
     """The storlet defined in ``path``, or None if the module has no storlet class."""
     path = Path(path)
@@ -125,7 +149,7 @@ def parse_storlet(path: Path) -> StorletSpec | None:
     module = path.stem
     if not module.isidentifier():
         raise DeployError(f"{path.name}: the module name must be a Python identifier")
-    deps = _dependencies_literal(tree, path)
+    deps = with_transitive_dependencies(_dependencies_literal(tree, path), path.parent)
     for dep_name, spec in deps.items():
         _check_dependency_name(dep_name, path.name)
         parse_dependency_spec(spec)

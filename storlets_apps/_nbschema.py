@@ -3,8 +3,9 @@
 Never deployed as a storlet (leading ``_``). Needs, beside it, the schema files
 of the installed nbformat (``nbformat.v3.schema.json``, ``nbformat.v4.N.schema.json``
 for N in 0..5, ``nbformat.v4.schema.json``) and ``fastjsonschema.zip``; see
-``SCHEMA_DEPENDENCIES``, which every storlet importing this module must list
-in its literal ``STORLET_DEPENDENCIES`` (read from the AST; a test checks).
+its own literal ``STORLET_DEPENDENCIES``; a storlet that lists
+``"_nbschema.py": "repo:_nbschema.py"`` gets them too (storlets-deploy follows
+``repo:`` modules' declarations).
 
 The verdict follows ``nbformat.validate`` exactly (nbformat's default
 validator is fastjsonschema too):
@@ -47,12 +48,20 @@ SCHEMA_FILES = {
 LATEST_V4_FILE = "nbformat.v4.schema.json"
 LATEST_V4_MINOR = 5
 
-SCHEMA_DEPENDENCIES = {"fastjsonschema.zip": "package:fastjsonschema"}
-SCHEMA_DEPENDENCIES.update(
-    (name, "file:nbformat/v%d/%s" % (major, name)) for (major, _), name in SCHEMA_FILES.items())
-SCHEMA_DEPENDENCIES[LATEST_V4_FILE] = "file:nbformat/v4/" + LATEST_V4_FILE
-SCHEMA_DEPENDENCIES["_nbcommon.py"] = "repo:_nbcommon.py"
-SCHEMA_DEPENDENCIES["_nbschema.py"] = "repo:_nbschema.py"
+# What this module needs beside it, read from the AST by storlets-deploy (a
+# storlet listing "_nbschema.py" as a repo: dependency gets these too).
+STORLET_DEPENDENCIES = {
+    "_nbcommon.py": "repo:_nbcommon.py",
+    "fastjsonschema.zip": "package:fastjsonschema",
+    "nbformat.v3.schema.json": "file:nbformat/v3/nbformat.v3.schema.json",
+    "nbformat.v4.0.schema.json": "file:nbformat/v4/nbformat.v4.0.schema.json",
+    "nbformat.v4.1.schema.json": "file:nbformat/v4/nbformat.v4.1.schema.json",
+    "nbformat.v4.2.schema.json": "file:nbformat/v4/nbformat.v4.2.schema.json",
+    "nbformat.v4.3.schema.json": "file:nbformat/v4/nbformat.v4.3.schema.json",
+    "nbformat.v4.4.schema.json": "file:nbformat/v4/nbformat.v4.4.schema.json",
+    "nbformat.v4.5.schema.json": "file:nbformat/v4/nbformat.v4.5.schema.json",
+    "nbformat.v4.schema.json": "file:nbformat/v4/nbformat.v4.schema.json",
+}
 
 DEFAULT_MAX_ERRORS = 50
 

@@ -51,18 +51,10 @@ try:
 except ImportError:  # imported from the repository (local harness, tests)
     from storlets_apps import _nbcommon, _nbschema
 
+# _nbschema.py declares the schemas and fastjsonschema.zip it needs itself.
 STORLET_DEPENDENCIES = {
     "_nbcommon.py": "repo:_nbcommon.py",
     "_nbschema.py": "repo:_nbschema.py",
-    "fastjsonschema.zip": "package:fastjsonschema",
-    "nbformat.v3.schema.json": "file:nbformat/v3/nbformat.v3.schema.json",
-    "nbformat.v4.0.schema.json": "file:nbformat/v4/nbformat.v4.0.schema.json",
-    "nbformat.v4.1.schema.json": "file:nbformat/v4/nbformat.v4.1.schema.json",
-    "nbformat.v4.2.schema.json": "file:nbformat/v4/nbformat.v4.2.schema.json",
-    "nbformat.v4.3.schema.json": "file:nbformat/v4/nbformat.v4.3.schema.json",
-    "nbformat.v4.4.schema.json": "file:nbformat/v4/nbformat.v4.4.schema.json",
-    "nbformat.v4.5.schema.json": "file:nbformat/v4/nbformat.v4.5.schema.json",
-    "nbformat.v4.schema.json": "file:nbformat/v4/nbformat.v4.schema.json",
 }
 
 FORMATS = ("json", "html", "markdown")

@@ -83,3 +83,19 @@ def test_missing_source_dir(tmp_path: Path):
 def test_parse_dependency_spec():
     assert parse_dependency_spec("file:nbformat/v4/x.json") == ("file", "nbformat/v4/x.json")
     assert storlet_classes(b"class S:\n    def __call__(self, in_files, out_files, params): pass\n") == ["S"]
+
+
+def test_repo_dependencies_bring_their_own_dependencies(tmp_path):
+    (tmp_path / "_helper.py").write_text(
+        "STORLET_DEPENDENCIES = {'_base.py': 'repo:_base.py', 'x.zip': 'package:json'}\n")
+    (tmp_path / "_base.py").write_text("STORLET_DEPENDENCIES = {'s.json': 'file:nbformat/v4/nbformat.v4.schema.json'}\n")
+    (tmp_path / "st.py").write_text(
+        "STORLET_DEPENDENCIES = {'_helper.py': 'repo:_helper.py'}\n"
+        "class S(object):\n    def __call__(self, in_files, out_files, params):\n        pass\n")
+    spec = parse_storlet(tmp_path / "st.py")
+    assert spec.dependencies == {"_helper.py": "repo:_helper.py", "_base.py": "repo:_base.py",
+                                 "x.zip": "package:json",
+                                 "s.json": "file:nbformat/v4/nbformat.v4.schema.json"}
+    (tmp_path / "_base.py").write_text("STORLET_DEPENDENCIES = {'x.zip': 'package:os'}\n")
+    with pytest.raises(DeployError, match="declared as both"):
+        parse_storlet(tmp_path / "st.py")
