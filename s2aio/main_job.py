@@ -50,7 +50,8 @@ def listing_rows(conn, names: list[str], container: str = CONTAINER) -> list[dic
     paths = [f"/{container}/{quote(n)}" for n in names]
     by_path = dict(zip(paths, names))
     rows: list[dict] = []
-    for batch in batches(paths, names=names, metadata_bytes=200):
+    # 330: the JSON size of a stamp with a first error (see swiftcontents.storlets)
+    for batch in batches(paths, names=names, metadata_bytes=330):
         batch_names = [by_path[p] for p in batch]
         headers = {"X-Run-Storlet": "nblisting.py", "X-Storlet-Run-On-Proxy": "",
                    "X-Storlet-Parameter-1": "format:json",

@@ -57,6 +57,22 @@ def verdict_metadata(report):
     return md
 
 
+# Every key a stamp may carry. A COPY keeps the source's metadata, so a key of
+# an older verdict that this one does not set is overwritten (emptied); keys
+# the input lacks are not added (they would cost SBus bytes in every listing).
+STAMP_KEYS = ("Nb-Valid", "Nb-Error-Count", "Nb-Nbformat", "Nb-Schema", "Nb-First-Error",
+              "Nb-Error", "Nb-Error-Detail", "Nb-Validated-By")
+
+
+def complete_stamp(md, input_md):
+    md = dict(md)
+    present = {key.lower() for key in input_md}
+    for key in STAMP_KEYS:
+        if key not in md and key.lower() in present:
+            md[key] = "storlet" if key == "Nb-Validated-By" else ""
+    return md
+
+
 def problem_metadata(problem, stamp=False):
     md = _nbcommon.error_metadata(problem.code, problem.detail)
     if stamp:  # the bytes are the input's: keep its content type
@@ -119,7 +135,7 @@ class ValidateStorlet(object):
                 self.logger.error("stamp failed: %s" % _nbcommon.header_safe(exc))
                 md = problem_metadata(
                     _nbcommon.NotebookProblem("internal_error", str(exc)), stamp=True)
-            out.set_metadata(md)
+            out.set_metadata(complete_stamp(md, in_file.get_metadata()))
             for chunk in chunks:
                 out.write(chunk)
             if not complete:

@@ -31,6 +31,9 @@ LISTING = "nblisting.py"
 DIFF = "nbdiff.py"
 LISTING_BATCH = 100  # notebooks per nblisting call
 MAX_HEADER_BYTES = 7000  # Swift refuses header lines over 8192 bytes
+# JSON size of a saved notebook's user metadata: the stamp (~110 bytes) plus,
+# for an invalid notebook, its first error (<= 200 bytes).
+STAMP_METADATA_BYTES = 330
 RETRY_AFTER = 60.0  # seconds before 'auto' tries an engine that just failed
 META = "x-object-meta-"
 
@@ -120,21 +123,20 @@ def _source(cell: dict[str, Any]) -> str:
 
 
 def listing_batches(resources: list[str], names: list[str], max_count: int = LISTING_BATCH,
-                    max_bytes: int = MAX_HEADER_BYTES) -> list[list[int]]:
-    """Indexes per storlet call. Swift caps each header line at 8 KiB: both the
-    extra-resources header and the ``names`` parameter header must fit."""
-    out: list[list[int]] = []
-    res_size = name_size = 0
-    for i, (res, name) in enumerate(zip(resources, names)):
-        res_cost, name_cost = len(quote(res)) + 1, len(json.dumps(name)) + 2
-        if (not out or len(out[-1]) >= max_count or res_size + res_cost > max_bytes
-                or name_size + name_cost > max_bytes):
-            out.append([])
-            res_size = name_size = 0
-        out[-1].append(i)
-        res_size += res_cost
-        name_size += name_cost
-    return out
+                    max_bytes: int = MAX_HEADER_BYTES,
+                    metadata_bytes: int = STAMP_METADATA_BYTES) -> list[list[int]]:
+    """Indexes per storlet call, within Swift's 8 KiB header lines (the extra
+    resources and the ``names`` parameter) *and* the engine's 4 KiB SBus message
+    (each input's user metadata, e.g. the validation stamp, travels in it; past
+    it the storlet daemon dies and Swift answers 503). The storlet's own
+    ``batches`` knows both limits."""
+    from storlets_apps.nblisting import batches
+
+    quoted = [quote(r) for r in resources]
+    index = {path: i for i, path in enumerate(quoted)}
+    groups = batches(quoted, names=names, metadata_bytes=metadata_bytes,
+                     max_header_bytes=max_bytes, max_count=max_count)
+    return [[index[path] for path in group] for group in groups]
 
 
 def local_diff(base: bytes, current: bytes, fmt: str) -> tuple[str, Any]:
@@ -256,7 +258,7 @@ class NotebookStorlets:
             try:
                 headers, body = store.read(path, headers=storlet_headers(
                     DIFF, {"format": fmt}, extra=[f"/{store.aux_container}/{checkpoint_name}"]))
-                if META + "nb-error" in headers:
+                if headers.get(META + "nb-error"):  # a COPY may leave it empty
                     raise SwiftContentsError(502, f"nbdiff error {headers[META + 'nb-error']}")
                 ctype = headers.get("content-type", "application/json").split(";")[0]
                 payload: Any = json.loads(body) if fmt == "nbdime" else body.decode("utf-8")

@@ -139,3 +139,16 @@ def test_time_budget():
     nb.cells[0]["execution_count"] = "bad"  # invalid: detailed per-cell pass
     _, doc = report(json.dumps(nb).encode(), max_seconds="0.001")
     assert doc["error"] == "time_budget_exceeded"
+
+
+def test_stamp_empties_stale_verdict_keys_only_when_present():
+    from storlets_apps.harness import run_storlet
+    from storlets_apps.nbvalidate import ValidateStorlet
+
+    data = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+    fresh = run_storlet(ValidateStorlet, data, params={"mode": "stamp"})
+    assert "Nb-First-Error" not in fresh.metadata and "Nb-Error" not in fresh.metadata
+    stale = run_storlet(ValidateStorlet, data, params={"mode": "stamp"},
+                        metadata={"Nb-First-Error": "old", "Nb-Validated-By": "server"})
+    assert stale.metadata["Nb-First-Error"] == "" and stale.metadata["Nb-Valid"] == "yes"
+    assert stale.metadata["Nb-Validated-By"] == "storlet"

@@ -73,8 +73,16 @@ def test_stamp_on_put_get_and_copy(deployed, conn, container):
     headers, body = run(conn, container, "plain.ipynb", "nbvalidate.py", {"mode": "stamp"})
     assert body == notebook() and headers["x-object-meta-nb-valid"] == "yes"
 
+    # COPY keeps the source's metadata: the stamp must replace a stale verdict
+    conn.post_object(container, "plain.ipynb", headers={
+        "X-Object-Meta-Nb-Valid": "no", "X-Object-Meta-Nb-First-Error": "stale",
+        "X-Object-Meta-Nb-Validated-By": "server", "X-Object-Meta-Owner": "alice"})
     conn.copy_object(container, "plain.ipynb", f"/{container}/copied.ipynb", headers=stamp)
-    assert conn.head_object(container, "copied.ipynb")["x-object-meta-nb-valid"] == "yes"
+    copied = conn.head_object(container, "copied.ipynb")
+    assert copied["x-object-meta-nb-valid"] == "yes"
+    assert copied.get("x-object-meta-nb-first-error", "") == ""
+    assert copied["x-object-meta-nb-validated-by"] == "storlet"
+    assert copied["x-object-meta-owner"] == "alice"  # the user's own metadata survives
     assert conn.get_object(container, "copied.ipynb")[1] == notebook()
 
 

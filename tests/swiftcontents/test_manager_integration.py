@@ -211,3 +211,29 @@ async def test_storlet_stamp_on_save_and_open(make_cm, deployed):
     assert "source" in opened["swift_validation"]["first_error"]
     raw = json.loads((await cm.get("ok.ipynb", type="file"))["content"])
     assert "".join(raw["cells"][-1]["source"]) == "hello"  # the stamp never changes the bytes
+
+
+async def test_storlet_listing_of_many_stamped_notebooks_stays_in_the_engine(make_cm, deployed):
+    # Saved notebooks carry the validation stamp, which travels with every input
+    # in the engine's 4 KiB SBus message: batches must stay under it (no 503).
+    import json
+
+    import nbformat
+
+    cm = make_cm(storlets="on")
+    await cm.save({"type": "directory"}, "many")
+    good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")])
+    names = []
+    for i in range(45):
+        nb = good if i % 3 else {**good, "cells": [{"cell_type": "bogus", "source": ""}]}
+        name = f"many/notebook-with-a-longish-name-{i:03d}.ipynb"
+        data = json.dumps(nb).encode()
+        await cm.run(cm.nb_storlets.save_notebook, cm.store, name, data, {})
+        names.append(name)
+    head = await cm.run(cm.store.head, names[0])
+    assert head.meta.get("nb-first-error")  # an invalid one: the biggest stamp
+    result = await cm.run(cm.nb_storlets.listing, cm.store, names)
+    assert result["computed_by"] == "storlet", result.get("fallback_reason")
+    rows = result["notebooks"]
+    assert [r["name"] for r in rows] == [n.rpartition("/")[2] for n in names]
+    assert sum(1 for r in rows if r.get("valid") is False) == 15

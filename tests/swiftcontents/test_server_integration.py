@@ -146,7 +146,7 @@ def test_diff_endpoint_against_a_checkpoint(server):
 def test_validate_endpoint(server):
     put_notebook(server, "v.ipynb", ["ok"])
     report = server.json("GET", "/api/swiftcontents/validate/v.ipynb")
-    assert report["valid"] is True and report["computed_by"] == "storlet"
+    assert report["valid"] is True and report["computed_by"] == "storlet", report
     assert server.request("GET", "/api/swiftcontents/validate/nope.ipynb")[0] == 404
     assert server.request("GET", "/api/swiftcontents/validate/a%2F..%2F..%2Fetc")[0] in (400, 404)
     status, _, body = server.request("GET", "/api/contents/bad%00name")
