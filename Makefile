@@ -42,6 +42,9 @@ python-deps:
 bench: install
 	$(PYTHON) bench/s2aio_start.py
 	$(PYTHON) bench/engine_overhead.py
+	$(PYTHON) bench/nbdiff_scale.py
+	$(PYTHON) bench/storlets_vs_client.py
+	$(PYTHON) bench/contents_vs_peers.py
 
 stop:
 	$(PYTHON) -m s2aio stop
