@@ -209,15 +209,10 @@ def put(ctx: Context, args: Any) -> StorletResult | None:
                                 "(use %copy for path:/<container>/<object>)")
     local_path = local_file(args.input)
     dest = parse_swift_path(args.output, "--output")
-    inv = invocation(args, ctx.user_ns)
-    baseline = log_baseline(ctx, storlet, inv)
-    with ctx.swift(f"running {storlet} on PUT {dest}"):
-        result = swiftio.invoke_put(ctx.session.connection(), local_path, dest,
-                                    inv.headers(storlet), storlet,
-                                    progress=ctx.progress(f"PUT {dest}"))
-    check_stored_output(ctx, result, dest)
-    attach_log(ctx, result, baseline)
-    return deliver(ctx, result, out)
+    return run_stored(ctx, args, storlet, dest, out, f"PUT {dest}",
+                      lambda conn, headers: swiftio.invoke_put(
+                          conn, local_path, dest, headers, storlet,
+                          progress=ctx.progress(f"PUT {dest}")))
 
 
 def copy(ctx: Context, args: Any) -> StorletResult | None:
@@ -225,11 +220,18 @@ def copy(ctx: Context, args: Any) -> StorletResult | None:
     storlet = required_storlet(args)
     source = parse_swift_path(args.input)
     dest = parse_swift_path(args.output, "--output")
+    return run_stored(ctx, args, storlet, dest, out, f"COPY {source} to {dest}",
+                      lambda conn, headers: swiftio.invoke_copy(
+                          conn, source, dest, headers, storlet))
+
+
+def run_stored(ctx: Context, args: Any, storlet: str, dest: Any, out: str | None, what: str,
+               call: Callable[[Any, dict[str, str]], StorletResult]) -> StorletResult | None:
+    """Run a storlet whose output Swift stores at ``dest`` (PUT, COPY); check it, attach its log."""
     inv = invocation(args, ctx.user_ns)
     baseline = log_baseline(ctx, storlet, inv)
-    with ctx.swift(f"running {storlet} on COPY {source} to {dest}"):
-        result = swiftio.invoke_copy(ctx.session.connection(), source, dest,
-                                     inv.headers(storlet), storlet)
+    with ctx.swift(f"running {storlet} on {what}"):
+        result = call(ctx.session.connection(), inv.headers(storlet))
     check_stored_output(ctx, result, dest)
     attach_log(ctx, result, baseline)
     return deliver(ctx, result, out)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from swiftclient import ClientException
 
+from storlets_apps.nblisting import batches, render_markdown
+
 from .core import S2AIO
 from .errors import S2AIOError
 
@@ -45,8 +47,6 @@ def listing_rows(conn, names: list[str], container: str = CONTAINER) -> list[dic
     import json
     from urllib.parse import quote
 
-    from storlets_apps.nblisting import batches
-
     paths = [f"/{container}/{quote(n)}" for n in names]
     by_path = dict(zip(paths, names))
     rows: list[dict] = []
@@ -61,19 +61,6 @@ def listing_rows(conn, names: list[str], container: str = CONTAINER) -> list[dic
         _, body = conn.get_object(container, batch_names[0], headers=headers)
         rows.extend(json.loads(body))
     return rows
-
-
-def format_rows(rows: list[dict]) -> str:
-    lines = [f"{'notebook':34} {'title':30} {'kernel':10} {'cells':>5} {'outputs':>8} valid"]
-    for row in rows:
-        if "error" in row:
-            lines.append(f"{row['name'][:34]:34} error: {row['error']}")
-            continue
-        cells = sum(row.get("cells", {}).values())
-        lines.append(f"{row['name'][:34]:34} {str(row.get('title') or '')[:30]:30} "
-                     f"{str(row.get('kernel') or '-')[:10]:10} {cells:5} "
-                     f"{row.get('outputs', {}).get('bytes', 0):8} {row.get('valid')}")
-    return "\n".join(lines)
 
 
 def lab_argv(aio: S2AIO, port: int, token: str) -> list[str]:
@@ -113,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         names = seed_notebooks(conn)
         print(f"\nNotebooks in Swift container '{CONTAINER}', summarised inside Swift "
               f"by the listing storlet:\n")
-        print(format_rows(listing_rows(conn, names)))
+        print(render_markdown(listing_rows(conn, names)))
     except (DeployError, ClientException) as exc:
         print(f"main job: error: {exc}", file=sys.stderr)
         return 1

@@ -19,8 +19,8 @@ validator is fastjsonschema too):
 
 fastjsonschema stops at the first error, so for an invalid notebook each cell
 and the notebook without its cells are validated separately to report up to
-``max_errors`` errors. Compiled validators are cached at module level and the
-common ones compiled at import: the storlet daemon imports the module once and
+``max_errors`` errors. Compiled validators are cached at module level and, inside
+the engine, compiled at import: the storlet daemon imports the module once and
 forks one process per invocation, so every invocation inherits them.
 """
 
@@ -260,4 +260,9 @@ def _precompile():
             return
 
 
-_precompile()
+# Inside the engine (imported as the top-level module ``_nbschema``) the daemon
+# imports once and forks per request: compile now so no request pays for it.
+# Imported as ``storlets_apps._nbschema`` (a Jupyter server computing batches,
+# tests) validators are compiled on first use instead.
+if __name__ == "_nbschema":
+    _precompile()

@@ -215,19 +215,25 @@ def summarize(nb, size):
     }
 
 
+def summary_entry(name, data):
+    """The listing entry of notebook bytes: a summary or an error entry."""
+    try:
+        result = {"name": name}
+        result.update(summarize(_nbcommon.parse_notebook(data), len(data)))
+        return result
+    except _nbcommon.NotebookProblem as problem:
+        return {"name": name, "bytes": len(data), "error": problem.code, "detail": problem.detail}
+
+
 def entry(name, in_file, budget):
     """One listing entry: a summary or an error entry, never an exception."""
-    size = None
     try:
         data = _nbcommon.read_input(in_file, budget)
-        size = len(data)
-        result = {"name": name}
-        result.update(summarize(_nbcommon.parse_notebook(data), size))
-        return result
     except _nbcommon.NotebookProblem as problem:
         if problem.code == "time_budget_exceeded":
             raise
-        return {"name": name, "bytes": size, "error": problem.code, "detail": problem.detail}
+        return {"name": name, "bytes": None, "error": problem.code, "detail": problem.detail}
+    return summary_entry(name, data)
 
 
 def _row(item):

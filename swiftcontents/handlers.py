@@ -44,6 +44,13 @@ class SwiftContentsHandler(APIHandler):
             raise web.HTTPError(404, f"No such file or directory: {path}")
         return path
 
+    async def existing_file(self, path: str) -> str:
+        """The visible API path of an existing file, else 404."""
+        path = self.visible_path(path)
+        if not await self.cm.file_exists(path):
+            raise web.HTTPError(404, f"No such file: {path}")
+        return path
+
     def finish_json(self, payload: dict[str, Any]) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(payload, default=str))
@@ -83,9 +90,8 @@ class DiffHandler(SwiftContentsHandler):
         fmt = self.get_query_argument("format", "nbdime")
         if fmt not in FORMATS:
             raise web.HTTPError(400, f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        path = await self.existing_file(path)
         cm = self.cm
-        if not await cm.file_exists(path):
-            raise web.HTTPError(404, f"No such file: {path}")
         checkpoint = self.get_query_argument("checkpoint", "")
         ids = [c["id"] for c in await cm.list_checkpoints(path)]
         if not checkpoint:
@@ -108,26 +114,19 @@ class ValidateHandler(SwiftContentsHandler):
     @web.authenticated
     @authorized
     async def get(self, path: str = "") -> None:
-        path = self.visible_path(path)
+        path = await self.existing_file(path)
         cm = self.cm
-        if not await cm.file_exists(path):
-            raise web.HTTPError(404, f"No such file: {path}")
         report = await cm.run(cm.nb_storlets.validate, cm.store, path)
         report["path"] = path
         self.finish_json(report)
 
 
 def render_listing(result: dict[str, Any]) -> str:
-    """A small self-contained HTML table of a listing."""
-    cols = ("name", "title", "kernel", "language", "cells", "output_bytes", "nbformat", "valid")
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(nb.get(c, '')))}</td>" for c in cols) + "</tr>"
-        for nb in result["notebooks"])
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
-            f"{html.escape(result['path'] or '/')}</title></head><body>"
-            f"<p>computed by {html.escape(result['computed_by'])}</p>"
-            f"<table><tr>{head}</tr>{rows}</table></body></html>")
+    """The listing storlet's own HTML table, saying which path computed it."""
+    from storlets_apps.nblisting import render_html
+
+    note = f"<p>computed by {html.escape(result['computed_by'])}</p>"
+    return render_html(result["notebooks"]).replace("<body>", "<body>" + note, 1)
 
 
 def handlers(base_url: str) -> list[tuple[str, type]]:

@@ -227,9 +227,7 @@ class SwiftContentsManager(AsyncContentsManager):
     async def _file_model(self, path: str, entry: Entry, content: bool, fmt: str | None,
                           require_hash: bool) -> dict[str, Any]:
         model = models.entry_model(path, entry, "file")
-        data = None
-        if content or (require_hash and not self._etag_hash(entry)):
-            _, data = await self.run(self.store.read, path)
+        data = await self._body_if_needed(path, entry, content, require_hash)
         if content:
             with swift_errors(self.log):
                 model["content"], model["format"] = models.decode_file(path, data, fmt)
@@ -237,6 +235,13 @@ class SwiftContentsManager(AsyncContentsManager):
         if require_hash:
             model.update(self._etag_hash(entry) or models.content_hash(self.hash_algorithm, data))
         return model
+
+    async def _body_if_needed(self, path: str, entry: Entry, content: bool,
+                              require_hash: bool) -> bytes | None:
+        """The object's bytes, read only for content or a hash the ETag cannot give."""
+        if content or (require_hash and not self._etag_hash(entry)):
+            return (await self.run(self.store.read, path))[1]
+        return None
 
     def _etag_hash(self, entry: Entry) -> dict[str, str] | None:
         if self.hash_algorithm == "md5" and entry.etag:
@@ -246,9 +251,7 @@ class SwiftContentsManager(AsyncContentsManager):
     async def _notebook_model(self, path: str, entry: Entry, content: bool,
                               require_hash: bool) -> dict[str, Any]:
         model = models.entry_model(path, entry, "notebook")
-        data = None
-        if content or (require_hash and not self._etag_hash(entry)):
-            _, data = await self.run(self.store.read, path)
+        data = await self._body_if_needed(path, entry, content, require_hash)
         if content:
             validation_error: dict[str, Any] = {}
             try:

@@ -75,51 +75,14 @@ def validation_report(data: bytes) -> dict[str, Any]:
 
 
 def summarize(name: str, data: bytes) -> dict[str, Any]:
-    """One notebook's listing row, in nblisting's shape, computed with nbformat."""
-    try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
-    except Exception as exc:  # an unreadable notebook is a row, not a failure
-        return {"name": name, "bytes": len(data), "error": "unreadable", "detail": str(exc)[:200]}
-    cells = nb.get("cells", [])
-    meta = nb.get("metadata", {})
-    counts = {"code": 0, "markdown": 0, "raw": 0, "other": 0}
-    outputs = {"count": 0, "bytes": 0, "images": 0}
-    exec_counts = []
-    for cell in cells:
-        kind = cell.get("cell_type")
-        counts[kind if kind in counts else "other"] += 1
-        for out in cell.get("outputs", []) if kind == "code" else []:
-            outputs["count"] += 1
-            outputs["bytes"] += len(json.dumps(out, ensure_ascii=False).encode("utf-8"))
-            outputs["images"] += any(k.startswith("image/") for k in out.get("data", {}))
-        if kind == "code" and isinstance(cell.get("execution_count"), int):
-            exec_counts.append(cell["execution_count"])
-    kernelspec = meta.get("kernelspec") or {}
-    return {
-        "name": name, "bytes": len(data), "nbformat": f"{nb.nbformat}.{nb.nbformat_minor}",
-        "kernel": kernelspec.get("name") or "",
-        "language": (meta.get("language_info") or {}).get("name") or kernelspec.get("language") or "",
-        "title": notebook_title(cells), "cells": counts, "outputs": outputs,
-        "max_execution_count": max(exec_counts, default=None),
-        "valid": not any(True for _ in nbformat.validator.iter_validate(nb)),
-    }
+    """One notebook's listing row computed in this process, by the listing
+    storlet's own code (so both paths give the same answer)."""
+    from storlets_apps.nblisting import summary_entry
 
-
-def notebook_title(cells: list[dict[str, Any]]) -> str:
-    """The first markdown heading, else the first non-empty line of any cell."""
-    first = ""
-    for cell in cells:
-        for line in _source(cell).splitlines():
-            line = line.strip()
-            if line and cell.get("cell_type") == "markdown" and line.startswith("#"):
-                return line.lstrip("#").strip()
-            first = first or line
-    return first
-
-
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
+    row = summary_entry(name, data)
+    if "error" in row:  # the server path reports every unreadable input alike
+        row.update(error="unreadable", detail=f"{row['error']}: {row['detail']}"[:200])
+    return row
 
 
 def listing_batches(resources: list[str], names: list[str], max_count: int = LISTING_BATCH,
