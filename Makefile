@@ -1,6 +1,9 @@
 # The two commands (see README): `make run` and `make test`. Both install
-# what they need (Debian packages via apt-get, Python packages via pip).
+# what they need into a project venv (.venv): Debian packages via apt-get,
+# Python packages via pip. Nothing goes into the user's global Python.
 PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 S2AIO_DIR ?= $(HOME)/.local/share/s2aio
 PORT ?= 8080
@@ -9,45 +12,56 @@ export S2AIO_DIR
 .PHONY: run test install system-deps python-deps unit bench stop clean
 
 run: install
-	$(PYTHON) -m s2aio.main_job --port $(PORT)
+	$(PY) -m s2aio.main_job --port $(PORT)
 
 test: install
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider tests
 
 unit: install
-	$(PYTHON) -m pytest -q -m "not integration" tests
+	$(PY) -m pytest -q -m "not integration" tests
 
 install: system-deps python-deps
 
-# memcached (tempauth's cache) and bubblewrap (the storlets sandbox); python3
-# is Debian's interpreter that runs storlets inside the sandbox.
+# memcached (tempauth's cache), bubblewrap (the storlets sandbox), python3 +
+# python3-seccomp (Debian's interpreter runs storlets inside the sandbox and
+# compiles its seccomp filter with libseccomp's own bindings).
 system-deps:
 	@missing=""; \
-	for pair in memcached:memcached bwrap:bubblewrap /usr/bin/python3:python3; do \
-	  tool=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; \
-	done; \
+	command -v memcached >/dev/null 2>&1 || missing="$$missing memcached"; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
+	/usr/bin/python3 -c 'import seccomp' >/dev/null 2>&1 || missing="$$missing python3-seccomp"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# Re-installed only when the project's metadata changed (a stamp in the venv).
 # An editable install does not place data files: enable the swiftcontents
 # server extension the way a wheel install does (jupyter_server_config.d).
-python-deps:
-	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
-	$(PYTHON) -c "import os, shutil, sys; d = os.path.join(sys.prefix, 'etc', 'jupyter', 'jupyter_server_config.d'); os.makedirs(d, exist_ok=True); shutil.copy('swiftcontents/etc/swiftcontents.json', d)"
+python-deps: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml setup.py
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed: installing python3-venv"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	$(PY) -c "import os, shutil, sys; d = os.path.join(sys.prefix, 'etc', 'jupyter', 'jupyter_server_config.d'); os.makedirs(d, exist_ok=True); shutil.copy('swiftcontents/etc/swiftcontents.json', d)"
+	@touch $@
 
 bench: install
-	$(PYTHON) bench/s2aio_start.py
-	$(PYTHON) bench/engine_overhead.py
-	$(PYTHON) bench/nbdiff_scale.py
-	$(PYTHON) bench/storlets_vs_client.py
-	$(PYTHON) bench/contents_vs_peers.py
+	$(PY) bench/s2aio_start.py
+	$(PY) bench/engine_overhead.py
+	$(PY) bench/nbdiff_scale.py
+	$(PY) bench/storlets_vs_client.py
+	$(PY) bench/contents_vs_peers.py
+	$(PY) bench/sandbox_cost.py
 
 stop:
-	$(PYTHON) -m s2aio stop
+	$(PY) -m s2aio stop
 
 clean:
 	rm -rf build *.egg-info .pytest_cache

@@ -30,6 +30,25 @@ class Ports:
 
 
 @dataclasses.dataclass(frozen=True)
+class GatewaySettings:
+    """What an operator sets for every storlets sandbox (the gateway config).
+
+    ``storlet_timeout`` is the wall time a storlet may take before the engine
+    cancels it and kills its task process; the limits are per sandbox (see
+    ``s2aio.sandbox.Limits``). ``sandbox_user`` is the unprivileged host user
+    sandboxes run as when s2aio runs as root.
+    """
+
+    storlet_timeout: int = 40
+    sandbox_user: str = "s2aio-sandbox"
+    memory_mb: int = 1024
+    processes: int = 256
+    open_files: int = 1024
+    file_size_mb: int = 256
+    tmp_size_mb: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
 class Users:
     """tempauth users: name -> (account, user, key, groups)."""
 
@@ -146,7 +165,7 @@ def internal_client_conf(layout: Layout, ports: Ports) -> str:
                         _filters(layout, ports, None, "proxy")))
 
 
-def gateway_conf(layout: Layout, where: str) -> str:
+def gateway_conf(layout: Layout, where: str, gateway: GatewaySettings) -> str:
     root = layout.sandbox_root(where)
     return f"""[DEFAULT]
 host_root = {root}
@@ -154,7 +173,14 @@ pipes_dir = {root}/pipes
 storlets_dir = {root}/storlets
 log_dir = {root}/logs
 cache_dir = {root}/cache
-storlet_timeout = 60
+storlet_timeout = {gateway.storlet_timeout}
+sandbox_user = {gateway.sandbox_user}
+sandbox_memory_mb = {gateway.memory_mb}
+sandbox_processes = {gateway.processes}
+sandbox_open_files = {gateway.open_files}
+sandbox_file_size_mb = {gateway.file_size_mb}
+sandbox_tmp_size_mb = {gateway.tmp_size_mb}
+s2aio_seccomp_filter = {layout.seccomp_filter}
 restart_linux_container_timeout = 10
 storlet_daemon_thread_pool_size = 5
 storlet_daemon_factory_debug_level = INFO

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import grp
 import json
 import logging
 import os
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
+import pwd
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +39,11 @@ PROCESSES = ("logsink", "memcached") + SERVERS
 INSTALL_HINTS = {
     "bwrap": "bubblewrap is not installed: run `apt-get install -y bubblewrap`",
     "memcached": "memcached is not installed: run `apt-get install -y memcached`",
+    "prlimit": "prlimit is not installed: run `apt-get install -y util-linux`",
 }
+SANDBOX_PYTHON = "/usr/bin/python3"
+SECCOMP_HINT = ("the sandbox's seccomp filter is built with libseccomp's Python bindings, "
+                "which are missing: run `apt-get install -y python3-seccomp`")
 
 
 def default_data_dir() -> Path:
@@ -81,10 +88,12 @@ class Status:
 class S2AIO:
     """One Swift + storlets all-in-one whose every file lives in ``data_dir``."""
 
-    def __init__(self, data_dir: str | os.PathLike | None = None, port: int | None = None):
+    def __init__(self, data_dir: str | os.PathLike | None = None, port: int | None = None,
+                 gateway: configs.GatewaySettings | None = None):
         self.layout = Layout(Path(data_dir) if data_dir else default_data_dir())
         self._requested_port = port
         self._state: dict | None = None
+        self.gateway = gateway or configs.GatewaySettings()
 
     # -- state -------------------------------------------------------------
     @property
@@ -163,9 +172,66 @@ class S2AIO:
         for tool, hint in INSTALL_HINTS.items():
             if shutil.which(tool) is None:
                 raise S2AIOError(hint)
-        if not os.path.exists("/usr/bin/python3"):
+        if not os.path.exists(SANDBOX_PYTHON):
             raise S2AIOError("sandboxes run Debian's /usr/bin/python3, which is missing: "
                              "run `apt-get install -y python3`")
+        done = subprocess.run([SANDBOX_PYTHON, "-I", "-c", "import seccomp"],
+                              capture_output=True)
+        if done.returncode != 0:
+            raise S2AIOError(SECCOMP_HINT)
+
+    def _sandbox_user(self) -> str:
+        """The unprivileged host user sandboxes run as ("" = the servers' own user).
+
+        When s2aio runs as root, a dedicated system user (no home, no shell,
+        no password) is created once; sandboxes never run as root.
+        """
+        if os.geteuid() != 0:
+            return ""
+        name = self.gateway.sandbox_user
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            done = subprocess.run(
+                ["useradd", "--system", "--user-group", "--no-create-home",
+                 "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                capture_output=True, text=True)
+            if done.returncode not in (0, 9):  # 9: created meanwhile
+                raise S2AIOError(f"cannot create the sandbox user {name!r}: "
+                                 f"{done.stderr.strip()[-200:]}")
+        entry = pwd.getpwnam(name)
+        if entry.pw_uid == 0 or entry.pw_gid == 0:
+            raise S2AIOError(f"the sandbox user {name!r} must not be root")
+        return name
+
+    def _secure_dirs(self, sandbox_user: str) -> None:
+        """0700 everywhere; with a sandbox user, its group may only *traverse*
+        to its own dirs (run/log.sock, native/, sbox/*) and list nothing else."""
+        lay = self.layout
+        private = [lay.etc, lay.devices, lay.logs]
+        shared = [lay.run, lay.native, lay.root / "sbox"]
+        for where in ("proxy", "object"):
+            root = lay.sandbox_root(where)
+            shared += [root, root / "pipes", root / "storlets"]
+            private += [root / "logs", root / "cache"]
+        for path in private + shared:
+            path.mkdir(parents=True, exist_ok=True)
+            os.chmod(path, 0o700)
+        os.chmod(lay.root, 0o700)
+        if not sandbox_user:
+            return
+        gid = pwd.getpwnam(sandbox_user).pw_gid
+        for path in [lay.root] + shared:
+            os.chown(path, 0, gid)
+            os.chmod(path, 0o750 if path == lay.native else 0o710)
+
+    def _build_seccomp_filter(self) -> None:
+        profile = Path(__file__).resolve().parent / "seccomp_profile.py"
+        done = subprocess.run([SANDBOX_PYTHON, "-I", str(profile),
+                               str(self.layout.seccomp_filter)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise S2AIOError(f"building the sandbox's seccomp filter failed: "
+                             f"{done.stderr.strip()[-300:]}")
 
     def _init_data_dir(self) -> dict:
         root = self.data_dir
@@ -200,15 +266,16 @@ class S2AIO:
         os.replace(tmp, self.layout.state_file)
         self._state = state
 
-    def _write_configs(self) -> None:
+    def _write_configs(self, sandbox_user: str) -> None:
         lay, ports = self.layout, self.ports
         users = configs.Users(admin_key=self.state["admin_key"])
+        gateway = dataclasses.replace(self.gateway, sandbox_user=sandbox_user)
         files = {
             lay.swift_conf: configs.swift_conf(),
             lay.server_conf("proxy"): configs.proxy_conf(lay, ports, users),
             lay.internal_client_conf: configs.internal_client_conf(lay, ports),
-            lay.gateway_conf("proxy"): configs.gateway_conf(lay, "proxy"),
-            lay.gateway_conf("object"): configs.gateway_conf(lay, "object"),
+            lay.gateway_conf("proxy"): configs.gateway_conf(lay, "proxy", gateway),
+            lay.gateway_conf("object"): configs.gateway_conf(lay, "object", gateway),
         }
         for kind in ("account", "container", "object"):
             files[lay.server_conf(kind)] = configs.backend_conf(kind, lay, ports)
@@ -299,11 +366,15 @@ class S2AIO:
             if any(running.values()):
                 self.stop()  # half-running: start clean
         else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.data_dir, 0o700)
             self._init_data_dir()
         self._check_ports()
+        sandbox_user = self._sandbox_user()
+        self._secure_dirs(sandbox_user)
         prepare_native(self.layout.native)
-        self._write_configs()
+        self._build_seccomp_filter()
+        self._write_configs(sandbox_user)
         try:
             env = self._env()
             for name in PROCESSES:

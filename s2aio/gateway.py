@@ -6,12 +6,17 @@ dies). Only ``RunTimeSandbox._restart`` differs: instead of ``docker run`` it
 starts storlets' daemon factory (``python3 -m storlets.agent.daemon_factory``)
 in a bubblewrap sandbox laid out like the engine's container image:
 
-- read-only ``/usr`` and ``/etc`` of the host, nothing else of it;
-- the scope's pipe dir at ``/mnt/channels``, its storlet dir at
-  ``/var/lib/storlets`` (the only writable host dirs);
+- read-only ``/usr`` and a few files of ``/etc`` of the host, nothing else;
+- the scope's pipe dir at ``/mnt/channels`` (the only writable host dir), its
+  storlet dir at ``/var/lib/storlets`` (read-only);
 - libsbus + the storlets agent at ``/usr/local/lib/storlets`` (read-only);
 - the s2aio log sink as ``/dev/log``;
-- new pid, ipc, uts and net namespaces: no network at all.
+- an unprivileged uid in a user namespace, no capabilities, no_new_privs, a
+  seccomp filter, rlimits; new pid, ipc, uts and net namespaces (see
+  ``sandbox``).
+
+Names of storlets, main classes, dependencies and scopes are checked before
+any of them becomes part of a host path, at upload and at every call.
 
 Named in the storlet_handler's ``storlet_gateway_module`` option by its
 dotted path ``s2aio.gateway.BwrapStorletGateway``.
@@ -19,17 +24,20 @@ dotted path ``s2aio.gateway.BwrapStorletGateway``.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import time
 
-from storlets.gateway.common.exceptions import StorletRuntimeException
+from storlets.gateway.common.exceptions import StorletRuntimeException, StorletTimeout
 from storlets.gateway.gateways.container.gateway import StorletGatewayContainer
 from storlets.gateway.gateways.container.runtime import RunTimeSandbox
 
+from swiftproto import UnsafeNameError, check_engine_name
+
 from .procs import pid_is_alive, process_start_time
-from .sandbox import SANDBOX_PYTHON, bwrap_argv
+from .sandbox import (PRLIMIT, SANDBOX_PYTHON, Limits, SandboxConfigError, bwrap_argv)
 
 # One restart at a time per sandbox: concurrent first calls (green threads of
 # one server) would otherwise each start a sandbox and orphan all but one.
@@ -45,14 +53,25 @@ def _restart_lock(key: str):
 class BwrapRunTimeSandbox(RunTimeSandbox):
     def __init__(self, scope, conf, logger):
         super().__init__(scope, conf, logger)
+        self.gateway_conf = conf
         self.native_dir = conf["s2aio_native_dir"]
         self.log_socket = conf.get("s2aio_log_socket", "")
         self.run_dir = conf["s2aio_run_dir"]
+        self.seccomp_filter = conf.get("s2aio_seccomp_filter", "")
+        self.sandbox_user = conf.get("sandbox_user", "").strip()
         self.where = os.path.basename(os.path.normpath(self.paths.host_root_dir))
 
     @property
     def pid_file(self) -> str:
         return os.path.join(self.run_dir, f"sandbox-{self.where}-{self.scope}.pid")
+
+    def activate_storlet_daemon(self, sreq, cache_updated=True):
+        # A start that times out is the engine's fault, not the storlet's:
+        # keep it apart from the storlet's own timeout (see invocation_flow).
+        try:
+            return super().activate_storlet_daemon(sreq, cache_updated)
+        except StorletTimeout:
+            raise StorletRuntimeException("the storlet sandbox did not start in time")
 
     def restart(self):
         with _restart_lock(self.pid_file):
@@ -91,35 +110,107 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
             except OSError:
                 pass
 
+    def _identity(self) -> tuple[int, int] | None:
+        """(uid, gid) the sandbox runs as, or None for the server's own user."""
+        if not self.sandbox_user:
+            if os.geteuid() == 0:
+                raise StorletRuntimeException(
+                    "refusing to start a storlets sandbox as root: set sandbox_user "
+                    "in the gateway config to an unprivileged user")
+            return None
+        try:
+            entry = pwd.getpwnam(self.sandbox_user)
+        except KeyError:
+            raise StorletRuntimeException(
+                f"sandbox_user {self.sandbox_user!r} does not exist on this host")
+        if entry.pw_uid == 0 or entry.pw_gid == 0:
+            raise StorletRuntimeException("sandbox_user must not be root")
+        return entry.pw_uid, entry.pw_gid
+
+    def _share_dirs(self, identity: tuple[int, int] | None) -> None:
+        """Give the sandbox user its pipe dir, and read access to its storlets."""
+        pipe_dir = self.paths.host_pipe_dir
+        os.makedirs(pipe_dir, mode=0o700, exist_ok=True)
+        os.makedirs(self.paths.host_storlet_base_dir, mode=0o750, exist_ok=True)
+        if identity is None:
+            return
+        uid, gid = identity
+        os.chown(pipe_dir, uid, gid)
+        os.chmod(pipe_dir, 0o700)
+        share_read(self.paths.host_storlet_base_dir, gid)
+
     def _restart(self, container_image_name):
-        if shutil.which("bwrap") is None:
-            raise StorletRuntimeException("bubblewrap (bwrap) is not installed")
+        for tool in ("bwrap", PRLIMIT):
+            if shutil.which(tool) is None:
+                raise StorletRuntimeException(f"{tool} is not installed")
+        try:
+            limits = Limits.from_conf(self.gateway_conf)
+        except SandboxConfigError as exc:
+            raise StorletRuntimeException(f"gateway config: {exc}")
+        identity = self._identity()
         self._stop_existing()
-        os.makedirs(self.paths.host_storlet_base_dir, exist_ok=True)
+        self._share_dirs(identity)
         self._clear_pipes()
+        try:
+            # Fail closed: no filter, no sandbox.
+            seccomp_fd = os.open(self.seccomp_filter, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise StorletRuntimeException(
+                f"the sandbox's seccomp filter is unreadable ({exc.strerror}): "
+                "restart s2aio to rebuild it")
         argv = bwrap_argv(
             pipe_dir=self.paths.host_pipe_dir,
             storlet_dir=self.paths.host_storlet_base_dir,
             native_dir=self.native_dir, log_socket=self.log_socket,
             sandbox_pipe_dir=self.paths.sandbox_pipe_dir,
-            sandbox_storlet_dir=self.paths.sandbox_storlet_base_dir)
+            sandbox_storlet_dir=self.paths.sandbox_storlet_base_dir,
+            seccomp_fd=seccomp_fd, limits=limits)
+        argv += limits.prlimit_argv()
         argv += [SANDBOX_PYTHON, "-m", "storlets.agent.daemon_factory",
                  self.paths.sandbox_factory_pipe,
                  self.storlet_daemon_factory_debug_level,
                  self._get_container_name(container_image_name)]
         os.makedirs(self.run_dir, exist_ok=True)
+        user_args = {}
+        if identity is not None:
+            user_args = {"user": identity[0], "group": identity[1], "extra_groups": []}
         try:
             # Own session + process group so s2aio stop can end the whole tree.
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, close_fds=True,
-                                    start_new_session=True)
+                                    pass_fds=(seccomp_fd,), start_new_session=True,
+                                    **user_args)
         except OSError as exc:
             raise StorletRuntimeException(f"cannot start the sandbox: {exc}")
+        finally:
+            os.close(seccomp_fd)
         with open(self.pid_file, "w") as f:
             f.write(f"{proc.pid} {process_start_time(proc.pid)}")
         # Reap it when it ends so a killed sandbox leaves no zombie behind.
         _reap_later(proc)
         self.logger.info("s2aio: started sandbox for scope %s (pid %d)" % (self.scope, proc.pid))
+
+
+def share_read(top: str, gid: int) -> None:
+    """Let group ``gid`` read ``top`` and everything under it (never write)."""
+    for root, dirs, files in os.walk(top):
+        for name, mode in [(root, 0o750)] + [(os.path.join(root, f), None) for f in files]:
+            try:
+                st = os.lstat(name)
+                if not os.path.islink(name):
+                    os.chown(name, -1, gid)
+                    os.chmod(name, mode if mode is not None else
+                             (st.st_mode & 0o700) | ((st.st_mode & 0o500) >> 3))
+            except OSError:
+                pass
+
+
+def check_request_names(sreq) -> None:
+    """Every name of ``sreq`` that upstream joins into a host path."""
+    check_engine_name(sreq.storlet_id, "storlet name")
+    check_engine_name(sreq.storlet_main, "storlet main class")
+    for dep in sreq.dependencies:
+        check_engine_name(dep, "dependency name")
 
 
 def _reap_later(proc: subprocess.Popen) -> None:
@@ -134,6 +225,46 @@ def _reap_later(proc: subprocess.Popen) -> None:
 
 class BwrapStorletGateway(StorletGatewayContainer):
     sandbox = BwrapRunTimeSandbox
+
+    def __init__(self, conf, logger, scope):
+        # The scope names the pipe and storlet dirs of an account.
+        check_engine_name(scope, "storlet scope")
+        super().__init__(conf, logger, scope)
+
+    @classmethod
+    def validate_storlet_registration(cls, params, name):
+        check_engine_name(name, "storlet name")
+        super().validate_storlet_registration(params, name)
+        check_engine_name(params.get("Main", ""), "storlet main class")
+        for dep in (params.get("Dependency") or "").split(","):
+            if dep:
+                check_engine_name(dep, "dependency name")
+
+    @classmethod
+    def validate_dependency_registration(cls, params, name):
+        check_engine_name(name, "dependency name")
+        super().validate_dependency_registration(params, name)
+
+    def invocation_flow(self, sreq):
+        from swift.common.swob import HTTPBadRequest, HTTPUnprocessableEntity
+
+        try:
+            check_request_names(sreq)
+        except UnsafeNameError as exc:
+            # Before any path is built; the client sees why.
+            raise HTTPBadRequest(body=str(exc).encode("utf-8"))
+        try:
+            return super().invocation_flow(sreq)
+        except StorletTimeout:
+            # Upstream has already cancelled the task (its process is killed).
+            # A 4xx, not upstream's 500: the proxy relays it with this body
+            # instead of a bare 503, and clients do not retry it.
+            self.logger.warning("storlet %s exceeded storlet_timeout=%gs; task cancelled"
+                                % (sreq.storlet_id, self.storlet_timeout))
+            raise HTTPUnprocessableEntity(body=(
+                "storlet %s ran longer than the engine's storlet_timeout of %g s and was "
+                "cancelled; send a smaller input or ask the operator for a longer timeout"
+                % (sreq.storlet_id, self.storlet_timeout)).encode("utf-8"))
 
     def update_container_from_cache(self, sreq):
         # storlets 18.0.0 refreshes a dependency only when it is missing from
@@ -151,7 +282,12 @@ class BwrapStorletGateway(StorletGatewayContainer):
                         os.unlink(path)
                     except OSError:
                         pass
-        return super().update_container_from_cache(sreq)
+        updated = super().update_container_from_cache(sreq)
+        user = self.conf.get("sandbox_user", "").strip()
+        if updated and user:
+            share_read(self.paths.get_host_storlet_dir(sreq.storlet_main),
+                       pwd.getpwnam(user).pw_gid)
+        return updated
 
     def _storlet_cache_is_stale(self, sreq) -> bool:
         path = os.path.join(self.paths.host_storlet_cache_dir, sreq.storlet_id)

@@ -54,6 +54,11 @@ class Layout:
         return self.run / "log.sock"
 
     @property
+    def seccomp_filter(self) -> Path:
+        """The compiled seccomp filter bubblewrap loads into every sandbox."""
+        return self.run / "seccomp.bpf"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

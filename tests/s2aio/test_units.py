@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from s2aio import configs, procs
 from s2aio.cli import main
-from s2aio.sandbox import bwrap_argv
+from s2aio.sandbox import Limits, SandboxConfigError, bwrap_argv
 from s2aio.layout import Layout
 from s2aio.logsink import format_line
 
@@ -33,13 +35,66 @@ def test_object_server_runs_storlets_and_everything_points_into_data_dir():
     assert "bind_port = 4" in text
 
 
+def _argv(**limits):
+    return bwrap_argv(pipe_dir="/p", storlet_dir="/s", native_dir="/n", log_socket="/nope",
+                      sandbox_pipe_dir="/mnt/channels", sandbox_storlet_dir="/var/lib/storlets",
+                      seccomp_fd=7, limits=Limits(**limits))
+
+
 def test_sandbox_has_no_network_and_readonly_root():
-    argv = bwrap_argv(pipe_dir="/p", storlet_dir="/s", native_dir="/n", log_socket="/nope",
-                      sandbox_pipe_dir="/mnt/channels", sandbox_storlet_dir="/var/lib/storlets")
+    argv = _argv()
     assert "--unshare-net" in argv and "--unshare-pid" in argv
     assert argv[argv.index("--remount-ro") + 1] == "/"
     i = argv.index("/n")
     assert argv[i - 1] == "--ro-bind" and argv[i + 1] == "/usr/local/lib/storlets"
+    # the storlet dir is read-only inside; only the pipe dir is writable
+    assert argv[argv.index("/s") - 1] == "--ro-bind"
+    assert argv[argv.index("/p") - 1] == "--bind"
+
+
+def test_sandbox_is_unprivileged_and_filtered():
+    argv = _argv()
+    for flag in ("--unshare-user", "--disable-userns", "--new-session", "--die-with-parent"):
+        assert flag in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
+    assert argv[argv.index("--seccomp") + 1] == "7"
+    # nothing of the host's /etc but what Python needs
+    binds = {argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"}
+    assert "/etc" not in binds and "/etc/shadow" not in binds
+    assert "/etc/passwd" in binds or not os.path.exists("/etc/passwd")
+
+
+def test_limits_are_hard_and_configurable():
+    limits = Limits.from_conf({"sandbox_memory_mb": "128", "sandbox_processes": "32"})
+    argv = limits.prlimit_argv()
+    assert f"--as={128 << 20}" in argv and "--nproc=32" in argv and "--core=0" in argv
+    assert argv[-1] == "--"
+    assert Limits.from_conf({}) == Limits()
+    for bad in ({"sandbox_memory_mb": "lots"}, {"sandbox_processes": "0"},
+                {"sandbox_open_files": str(1 << 30)}):
+        with pytest.raises(SandboxConfigError):
+            Limits.from_conf(bad)
+
+
+def test_seccomp_profile_denies_what_docker_denies():
+    from s2aio import seccomp_profile as prof
+
+    for name in ("mount", "umount2", "ptrace", "kexec_load", "bpf", "keyctl", "init_module",
+                 "finit_module", "perf_event_open", "reboot", "swapon", "unshare", "setns"):
+        assert name in prof.DENIED, name
+    assert set(prof.CLONE_NEW_FLAGS) >= {"CLONE_NEWUSER", "CLONE_NEWNS", "CLONE_NEWNET"}
+    assert prof.PROTECTED_PIDS == (1, 2)
+
+
+def test_seccomp_filter_compiles_with_libseccomp(tmp_path):
+    out = tmp_path / "f.bpf"
+    profile = Path(__file__).resolve().parents[2] / "s2aio" / "seccomp_profile.py"
+    done = subprocess.run(["/usr/bin/python3", "-I", str(profile), str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    data = out.read_bytes()
+    assert len(data) % 8 == 0 and len(data) > 8 * 50  # BPF instructions of 8 bytes
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
 
 
 def test_pid_file_ignores_a_reused_pid(tmp_path):

@@ -1,0 +1,10 @@
+"""The package's one error tree."""
+from __future__ import annotations
+
+
+class SwiftProtoError(Exception):
+    """Base of every error this package raises."""
+
+
+class UnsafeNameError(SwiftProtoError, ValueError):
+    """A name the storlets engine would join into a host path."""

@@ -1,0 +1,21 @@
+"""Secret redaction for anything that may reach a log, an error or a page."""
+from __future__ import annotations
+
+import re
+
+# Header and parameter names whose values are secrets.
+SECRET_KEYS = ("x-auth-token", "x-storage-token", "x-auth-key", "x-storage-pass",
+               "x-subject-token", "x-service-token", "password", "passwd", "token", "key",
+               "secret", "st_key", "os_password", "os_auth_token", "authorization")
+_PAIR = re.compile(
+    r"(?i)(?P<k>\b(?:%s)\b[\"']?\s*[:=]\s*[\"']?)(?P<v>[^\s\"',;&]+)"
+    % "|".join(re.escape(k) for k in SECRET_KEYS))
+_TEMPAUTH_TOKEN = re.compile(r"\bAUTH_tk[0-9a-f]{16,}\b")
+_KEYSTONE_TOKEN = re.compile(r"\bgAAAAA[0-9A-Za-z_\-]{40,}")
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret-looking value replaced by ``***``."""
+    text = _PAIR.sub(lambda m: m.group("k") + "***", text)
+    text = _TEMPAUTH_TOKEN.sub("AUTH_tk***", text)
+    return _KEYSTONE_TOKEN.sub("gAAAAA***", text)

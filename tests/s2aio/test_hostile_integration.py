@@ -1,0 +1,243 @@
+"""A hostile storlet against the sandbox, through the real proxy of its own s2aio.
+
+The storlet (``tests/files/storlets/hostile.py``) is uploaded with upstream's
+storlet headers, like any storlet user would. Every attempt must fail, and
+after each one the engine must serve the next request. This module runs its
+own s2aio with tight limits and a short ``storlet_timeout`` so that nothing
+it does reaches the session's shared s2aio.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from swiftclient import ClientException
+
+from s2aio import S2AIO
+from s2aio.configs import GatewaySettings
+from tests.conftest import FILES, free_port
+from tests.s2aio.conftest import put_storlet
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT_S = 4
+MEMORY_MB = 256
+PROCESSES = 64
+STORLET = "hostile.py"
+
+
+@pytest.fixture(scope="module")
+def aio():
+    data_dir = tempfile.mkdtemp(prefix="s2aio-h")
+    gateway = GatewaySettings(storlet_timeout=TIMEOUT_S, memory_mb=MEMORY_MB,
+                              processes=PROCESSES)
+    aio = S2AIO(data_dir=data_dir, port=free_port(), gateway=gateway)
+    try:
+        aio.start()
+    except Exception as exc:
+        aio.stop()
+        pytest.fail(f"s2aio could not start: {exc}", pytrace=False)
+    yield aio
+    aio.reset()
+
+
+@pytest.fixture(scope="module")
+def hconn(aio):
+    conn = aio.connection("test")
+    put_storlet(conn, FILES / "storlets" / STORLET, "hostile.Hostile")
+    conn.put_container("h")
+    conn.put_object("h", "in", b"x")
+    attack(conn, "status")  # the sandbox runs before any test looks at it
+    yield conn
+    conn.close()
+
+
+def attack(conn, name: str, **params) -> dict:
+    query = "&".join(f"{k}={v}" for k, v in dict(params, attack=name).items())
+    _, body = conn.get_object("h", "in", headers={"X-Run-Storlet": STORLET},
+                              query_string=query)
+    return json.loads(body)["results"]
+
+
+def assert_all_failed(results: dict) -> None:
+    assert results, "the storlet reported nothing"
+    for step, outcome in results.items():
+        assert outcome.startswith("failed"), (step, outcome)
+
+
+def assert_serves(conn) -> None:
+    """The engine serves the next request after an attempt."""
+    results = attack(conn, "status")
+    assert results["status"]["NoNewPrivs"] == "1"
+
+
+def sandbox_tree(aio) -> list[int]:
+    """Pids of the object server's sandbox for AUTH_test (bwrap and below)."""
+    top = int((aio.layout.run / "sandbox-object-test.pid").read_text().split()[0])
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [top]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def test_identity_inside_the_sandbox(hconn):
+    report = attack(hconn, "status")
+    status = report["status"]
+    uids = status["Uid"].split()
+    assert "0" not in uids, status
+    assert "0" not in status["Gid"].split(), status
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0, status
+    assert int(status["CapBnd"], 16) == 0, status
+    assert status["NoNewPrivs"] == "1", status
+    assert status["Seccomp"] == "2", status  # filter mode
+    assert report["channels"] and all(not c.startswith("..") for c in report["channels"])
+
+
+def test_no_sandbox_process_is_root_on_the_host(aio, hconn):
+    attack(hconn, "status")
+    tree = sandbox_tree(aio)
+    assert len(tree) >= 3, tree  # bwrap, its init, the factory, a daemon
+    for pid in tree:
+        status = proc_status(pid)
+        assert "0" not in status["Uid"].split(), (pid, status["Name"], status["Uid"])
+        assert status["NoNewPrivs"] == "1", (pid, status["Name"])
+        if status["Name"].startswith("python"):
+            assert int(status["CapEff"], 16) == 0, (pid, status["CapEff"])
+            assert status["Seccomp"] == "2", (pid, status["Seccomp"])
+
+
+def test_cannot_read_host_secrets(hconn):
+    assert_all_failed(attack(hconn, "read_shadow"))
+    assert_serves(hconn)
+
+
+def test_cannot_make_device_nodes(hconn):
+    assert_all_failed(attack(hconn, "mknod"))
+    assert_serves(hconn)
+
+
+def test_cannot_remount_or_write_host_etc(hconn):
+    victim = f"s2aio-owned-{uuid.uuid4().hex[:8]}"
+    assert_all_failed(attack(hconn, "remount", victim=victim))
+    assert not os.path.exists(f"/etc/{victim}")
+    assert_serves(hconn)
+
+
+def test_writes_only_its_own_dirs(aio, hconn):
+    outside = [str(aio.data_dir / "owned.txt"), "/etc/owned.txt", "/usr/owned.txt",
+               "/owned.txt", "/usr/local/lib/storlets/owned.txt",
+               "/var/lib/storlets/owned.txt", str(aio.layout.native / "owned.txt")]
+    assert_all_failed(attack(hconn, "write_outside", paths=",".join(outside)))
+    for path in outside:
+        assert not os.path.exists(path), path
+    assert_serves(hconn)
+
+
+def test_cannot_see_swift_data_or_other_scopes(aio, hconn):
+    other_scope = aio.layout.sandbox_root("object") / "pipes" / "test2"
+    paths = [str(aio.layout.devices), str(aio.data_dir), str(aio.layout.etc),
+             str(other_scope), "/mnt/channels/../test2", "/root", "/proc/1/root/etc/shadow"]
+    assert_all_failed(attack(hconn, "read_paths", paths=",".join(paths)))
+    assert_serves(hconn)
+
+
+def test_cannot_trace_or_signal_the_engine(hconn):
+    assert_all_failed(attack(hconn, "ptrace"))
+    assert_all_failed(attack(hconn, "kill_factory"))
+    assert_serves(hconn)
+
+
+def test_fork_bomb_is_bounded(hconn):
+    results = attack(hconn, "fork_bomb", limit=PROCESSES * 4)
+    assert results["bomb"].startswith("failed"), results
+    assert "Resource temporarily unavailable" in results["bomb"], results
+    assert_serves(hconn)
+
+
+def test_memory_beyond_the_limit_is_refused(hconn):
+    assert_all_failed(attack(hconn, "memory", bytes=2 * MEMORY_MB << 20))
+    assert_serves(hconn)
+
+
+def test_no_network(aio, hconn):
+    assert_all_failed(attack(hconn, "network", port=aio.ports.proxy))
+    assert_serves(hconn)
+
+
+def test_no_privileges_or_namespaces(hconn):
+    assert_all_failed(attack(hconn, "privileges"))
+    assert_serves(hconn)
+
+
+def _busy_sandbox_cpu(aio) -> list[tuple[int, str]]:
+    """(pid, name) of sandbox processes that are running on a CPU right now."""
+    busy = []
+    for pid in sandbox_tree(aio):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "R":
+            busy.append((pid, proc_status(pid)["Name"]))
+    return busy
+
+
+def test_timeout_cancels_and_kills_the_task(aio, hconn):
+    before = set(sandbox_tree(aio))
+    start = time.monotonic()
+    with pytest.raises(ClientException) as err:
+        attack(hconn, "spin", seconds=TIMEOUT_S * 10)
+    elapsed = time.monotonic() - start
+    assert err.value.http_status == 422, err.value
+    assert b"storlet_timeout" in (err.value.http_response_content or b"")
+    assert elapsed < TIMEOUT_S * 3, elapsed
+    # The task process is gone: no new sandbox process is left burning CPU.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        left = set(sandbox_tree(aio)) - before
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not (set(sandbox_tree(aio)) - before), _busy_sandbox_cpu(aio)
+    assert_serves(hconn)
+
+
+def test_timeout_after_the_first_bytes_kills_the_task(aio, hconn):
+    before = set(sandbox_tree(aio))
+    start = time.monotonic()
+    try:
+        _, body = hconn.get_object("h", "in", headers={"X-Run-Storlet": STORLET},
+                                   query_string=f"attack=spin_after_metadata&seconds={TIMEOUT_S * 10}")
+    except Exception as exc:  # a truncated body is also a clear end
+        body = repr(exc).encode()
+    assert time.monotonic() - start < TIMEOUT_S * 3
+    assert b'"attack"' not in body  # the storlet never finished
+    deadline = time.monotonic() + 3
+    while set(sandbox_tree(aio)) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (set(sandbox_tree(aio)) - before), _busy_sandbox_cpu(aio)
+    assert_serves(hconn)
