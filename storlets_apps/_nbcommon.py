@@ -16,10 +16,13 @@ import os
 import sys
 import time
 
-DEFAULT_MAX_BYTES = 64 << 20        # 64 MiB per input
-HARD_MAX_BYTES = 1 << 30            # no parameter can lift the size budget above 1 GiB
-DEFAULT_MAX_SECONDS = 30.0
-HARD_MAX_SECONDS = 300.0
+# The operator's ceilings (edit them here before deploying): a caller may
+# lower a budget with a parameter, never raise it. The engine enforces its own
+# hard limits underneath (the sandbox's memory rlimit, storlet_timeout, which
+# kills the task); max_seconds stays below s2aio's storlet_timeout (40 s) so
+# a slow call ends with this clear error rather than the engine's.
+CEILING_MAX_BYTES = 64 << 20        # 64 MiB per input
+CEILING_MAX_SECONDS = 30.0
 READ_CHUNK = 1 << 20
 # The engine reads the metadata JSON with one 4096-byte read: stay well below.
 MAX_DETAIL_CHARS = 300
@@ -42,7 +45,7 @@ class NotebookProblem(Exception):
 class Budget(object):
     """Size and time budget of one invocation."""
 
-    def __init__(self, max_bytes=DEFAULT_MAX_BYTES, max_seconds=DEFAULT_MAX_SECONDS):
+    def __init__(self, max_bytes=CEILING_MAX_BYTES, max_seconds=CEILING_MAX_SECONDS):
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
         self.deadline = time.monotonic() + max_seconds
@@ -50,8 +53,8 @@ class Budget(object):
     @classmethod
     def from_params(cls, params):
         return cls(
-            int_param(params, "max_bytes", DEFAULT_MAX_BYTES, 1, HARD_MAX_BYTES),
-            float_param(params, "max_seconds", DEFAULT_MAX_SECONDS, 0.001, HARD_MAX_SECONDS),
+            int_param(params, "max_bytes", CEILING_MAX_BYTES, 1, CEILING_MAX_BYTES),
+            float_param(params, "max_seconds", CEILING_MAX_SECONDS, 0.001, CEILING_MAX_SECONDS),
         )
 
     def check(self):
@@ -59,8 +62,8 @@ class Budget(object):
         if time.monotonic() > self.deadline:
             raise NotebookProblem(
                 "time_budget_exceeded",
-                "the work took more than max_seconds=%g; raise max_seconds or "
-                "send a smaller notebook" % self.max_seconds,
+                "the work took more than max_seconds=%g; send a smaller notebook "
+                "(the operator's ceiling is %g s)" % (self.max_seconds, CEILING_MAX_SECONDS),
             )
 
 
@@ -80,9 +83,10 @@ def _number_param(params, name, default, low, high, kind):
         value = kind(raw)
     except (TypeError, ValueError):
         raise NotebookProblem("bad_parameter", "%s must be a number, got %r" % (name, raw))
-    if not low <= value <= high:
+    if value != value or not low <= value <= high:  # value != value: NaN
         raise NotebookProblem(
-            "bad_parameter", "%s must be between %s and %s, got %s" % (name, low, high, raw))
+            "bad_parameter", "%s must be between %s and %s (the operator's ceiling), got %s"
+            % (name, low, high, raw))
     return value
 
 
@@ -124,8 +128,8 @@ def read_input(in_file, budget):
     if not complete:
         raise NotebookProblem(
             "too_large",
-            "input is larger than max_bytes=%d; raise max_bytes (up to %d) "
-            "or send a smaller notebook" % (budget.max_bytes, HARD_MAX_BYTES))
+            "input is larger than max_bytes=%d (the operator's ceiling is %d); "
+            "send a smaller notebook" % (budget.max_bytes, CEILING_MAX_BYTES))
     return b"".join(chunks)
 
 

@@ -14,7 +14,8 @@ Parameters (query string or ``X-Storlet-Parameter-N``):
   ``patch`` entries, exactly the ops nbdime's own ``diff_format`` defines.
 - ``format=text``: a readable unified diff (no context lines) per changed cell.
 - ``format=html``: a self-contained side-by-side HTML page.
-- ``max_bytes`` (default 64 MiB per input) and ``max_seconds`` (default 30).
+- ``max_bytes`` (per input) and ``max_seconds``: lower only; the operator's
+  ceilings (64 MiB, 30 s) are the defaults.
 
 Metadata (``X-Object-Meta-`` on the response): ``Nb-Cells-Added``,
 ``Nb-Cells-Removed``, ``Nb-Cells-Modified``, ``Nb-Cells-Moved`` (moved cells

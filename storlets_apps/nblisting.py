@@ -17,7 +17,8 @@ Parameters (query string or ``X-Storlet-Parameter-N``):
   notebook (truncated JSON, not UTF-8, not a notebook, unknown version, too large).
 - ``format=html`` / ``format=markdown``: the same as a table, one row per notebook
   showing its name.
-- ``max_bytes`` (per input, default 64 MiB) and ``max_seconds`` (whole call, default 30).
+- ``max_bytes`` (per input) and ``max_seconds`` (whole call): lower only; the
+  operator's ceilings (64 MiB, 30 s) are the defaults.
 
 Metadata: ``Nb-Listing-Count``, ``Nb-Listing-Errors``.
 

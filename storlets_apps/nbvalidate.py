@@ -13,7 +13,7 @@ Input: one notebook. Parameters (query string or ``X-Storlet-Parameter-N``):
   notebook, ``...-Nb-First-Error``. Never changes or loses the data, even for
   input that is not a notebook at all.
 - ``max_errors`` (default 50): errors listed in a report.
-- ``max_bytes`` (default 64 MiB, at most 1 GiB) and ``max_seconds`` (default
+- ``max_bytes`` (default and ceiling 64 MiB) and ``max_seconds`` (default and ceiling
   30): the budgets. A larger input gets a ``too_large`` result (report) or
   ``Nb-Valid: unknown`` (stamp) without being read past the budget.
 

@@ -152,3 +152,15 @@ def test_stamp_empties_stale_verdict_keys_only_when_present():
                         metadata={"Nb-First-Error": "old", "Nb-Validated-By": "server"})
     assert stale.metadata["Nb-First-Error"] == "" and stale.metadata["Nb-Valid"] == "yes"
     assert stale.metadata["Nb-Validated-By"] == "storlet"
+
+
+@pytest.mark.parametrize("params", [{"max_bytes": str((64 << 20) + 1)}, {"max_seconds": "31"},
+                                    {"max_seconds": "nan"}, {"max_bytes": str(1 << 30)}])
+def test_a_caller_cannot_raise_the_operators_budgets(params):
+    _, doc = report(b"{}", **params)
+    assert doc["error"] == "bad_parameter" and "ceiling" in doc["detail"], doc
+
+
+def test_a_caller_may_lower_the_budgets():
+    _, doc = report(b"x" * 2000, max_bytes="1000")
+    assert doc["error"] == "too_large" and "max_bytes=1000" in doc["detail"]
