@@ -16,6 +16,8 @@ import ast
 import dataclasses
 from pathlib import Path, PurePosixPath
 
+from swiftproto import UnsafeNameError, check_engine_name
+
 from .errors import DeployError
 
 __all__ = ["StorletSpec", "DEPENDENCY_KINDS", "find_storlets", "parse_storlet",
@@ -103,11 +105,15 @@ def parse_dependency_spec(spec: str) -> tuple[str, str]:
 
 
 def _check_dependency_name(name: str, storlet: str) -> None:
-    # Dependencies are copied beside the storlet module: a flat, plain file name.
-    if (not name or "/" in name or "\\" in name or name.startswith(".") or "," in name
-            or name == storlet):
-        raise DeployError(f"{storlet}: bad dependency name {name!r} (a plain file name, "
-                          "no '/', ',' or leading '.', not the storlet's own name)")
+    # Dependencies are copied beside the storlet module: a flat, plain file
+    # name that the engine can join into a host path safely.
+    try:
+        check_engine_name(name, "dependency name")
+    except UnsafeNameError as exc:
+        raise DeployError(f"{storlet}: {exc}") from None
+    if "," in name or name == storlet:
+        raise DeployError(f"{storlet}: bad dependency name {name!r} (no ',', not the "
+                          "storlet's own name)")
 
 
 def with_transitive_dependencies(deps: dict[str, str], source_dir: Path) -> dict[str, str]:

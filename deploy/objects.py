@@ -12,6 +12,8 @@ from typing import Iterable, Mapping
 
 from .dependencies import Dependency, build_dependency
 from .discover import StorletSpec
+from swiftproto import UnsafeNameError, check_engine_name
+
 from .errors import DeployError
 
 __all__ = ["Containers", "DesiredObject", "storlet_headers", "dependency_headers",
@@ -75,7 +77,11 @@ def md5_hex(data: bytes) -> str:
 
 def validate_storlet_name(name: str, main_class: str) -> None:
     """The engine's rules for a Python storlet object name and main class."""
-    if not name.endswith(".py") or "/" in name:
+    try:
+        check_engine_name(name, "storlet object name")
+    except UnsafeNameError as exc:
+        raise DeployError(str(exc)) from None
+    if not name.endswith(".py"):
         raise DeployError(f"storlet object name {name!r} must be a file name ending in .py")
     parts = main_class.split(".")
     if len(parts) != 2 or parts[0] != name[:-3] or not all(p.isidentifier() for p in parts):

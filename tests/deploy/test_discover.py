@@ -46,7 +46,12 @@ def test_annotated_dependencies(source_dir: Path):
     ("STORLET_DEPENDENCIES = {'a.json': 'file:../../etc/passwd'}", "relative"),
     ("STORLET_DEPENDENCIES = {'a.json': 'repo:/etc/passwd'}", "relative"),
     ("STORLET_DEPENDENCIES = {'a.json': 'file:nbformat'}", "file:PACKAGE/"),
-    ("STORLET_DEPENDENCIES = {'sub/a.json': 'repo:a.json'}", "bad dependency name"),
+    ("STORLET_DEPENDENCIES = {'sub/a.json': 'repo:a.json'}", "slash"),
+    ("STORLET_DEPENDENCIES = {'/etc/passwd': 'repo:a.json'}", "slash"),
+    ("STORLET_DEPENDENCIES = {'..': 'repo:a.json'}", "'..'"),
+    ("STORLET_DEPENDENCIES = {'.bashrc': 'repo:a.json'}", "starts with '.'"),
+    ("STORLET_DEPENDENCIES = {'a\\x00b': 'repo:a.json'}", "NUL"),
+    ("STORLET_DEPENDENCIES = {'%s': 'repo:a.json'}" % ("x" * 256), "bytes long"),
     ("STORLET_DEPENDENCIES = {'bad.py': 'repo:a.py'}", "bad dependency name"),
 ])
 def test_bad_dependency_declarations(source_dir: Path, literal: str, message: str):

@@ -74,3 +74,10 @@ def test_same_size_storlet_update_is_padded():
     assert body_for_upload(obj, {"content-length": "3"}) == b"v2"
     deployed = {"etag": md5_hex(b"v2\n"), **{k.lower(): v for k, v in obj.headers.items()}}
     assert differences(obj, deployed) == []  # the padded copy counts as deployed
+
+
+@pytest.mark.parametrize("name", ["../x.py", ".x.py", "a\x00.py", "a..b.py",
+                                  "x" * 253 + ".py"])
+def test_unsafe_storlet_names_are_refused(name: str):
+    with pytest.raises(DeployError):
+        validate_storlet_name(name, f"{name[:-3]}.A")

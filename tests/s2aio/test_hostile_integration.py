@@ -241,3 +241,69 @@ def test_timeout_after_the_first_bytes_kills_the_task(aio, hconn):
         time.sleep(0.1)
     assert not (set(sandbox_tree(aio)) - before), _busy_sandbox_cpu(aio)
     assert_serves(hconn)
+
+
+@pytest.fixture
+def victim(tmp_path):
+    path = tmp_path / "victim.txt"
+    path.write_text("precious")
+    yield path
+    assert path.read_text() == "precious", "a host file was touched"
+
+
+def _storlet_headers(**extra) -> dict[str, str]:
+    headers = {"X-Object-Meta-Storlet-Language": "python",
+               "X-Object-Meta-Storlet-Interface-Version": "1.0",
+               "X-Object-Meta-Storlet-Object-Metadata": "no",
+               "X-Object-Meta-Storlet-Main": "hostile.Hostile"}
+    headers.update(extra)
+    return headers
+
+
+@pytest.mark.parametrize("dependency", ["{victim}", "../../../../../..{victim}", ".hidden",
+                                        "a/b", "x" * 256])
+def test_unsafe_dependency_names_are_refused_at_upload(hconn, victim, dependency):
+    dep = dependency.format(victim=victim)
+    with pytest.raises(ClientException) as err:
+        hconn.put_object("storlet", "hostile.py", (FILES / "storlets" / STORLET).read_bytes(),
+                         headers=_storlet_headers(**{"X-Object-Meta-Storlet-Dependency": dep}))
+    assert err.value.http_status == 400
+    assert b"dependency name" in err.value.http_response_content
+    assert_serves(hconn)
+
+
+@pytest.mark.parametrize("name", ["../../x.py", ".x.py", "a..b.py"])
+def test_unsafe_storlet_names_are_refused_at_upload(hconn, name):
+    with pytest.raises(ClientException) as err:
+        hconn.put_object("storlet", name, b"class X: pass\n",
+                         headers=_storlet_headers(**{"X-Object-Meta-Storlet-Main": "x.X"}))
+    # 403: a path that climbs out of the account never reaches the storlet container
+    assert err.value.http_status in (400, 403), err.value
+
+
+def test_unsafe_names_set_later_are_refused_before_any_path(aio, hconn, victim):
+    """Metadata that skipped the upload checks (copied from another object with
+    X-Copy-From, which storlets' handler does not inspect) is checked at every
+    call: the gateway never joins the name into a host path."""
+    source = (FILES / "storlets" / STORLET).read_bytes()
+    reached_the_engine = 0
+    for i, dep in enumerate((str(victim), f"../../../../../../..{victim}")):
+        hconn.put_object("h", f"src{i}", source, headers=_storlet_headers(**{
+            "X-Object-Meta-Storlet-Main": f"sneaky{i}.Hostile",
+            "X-Object-Meta-Storlet-Dependency": dep}))
+        try:
+            hconn.put_object("storlet", f"sneaky{i}.py", None, headers=_storlet_headers(**{
+                "X-Object-Meta-Storlet-Main": f"sneaky{i}.Hostile",
+                "X-Copy-From": f"/h/src{i}"}))
+        except ClientException as exc:  # refused at upload too: fine
+            assert exc.http_status == 400
+            continue
+        headers = hconn.head_object("storlet", f"sneaky{i}.py")
+        assert headers.get("x-object-meta-storlet-dependency") == dep
+        with pytest.raises(ClientException) as err:
+            hconn.get_object("h", "in", headers={"X-Run-Storlet": f"sneaky{i}.py"})
+        assert err.value.http_status == 400, err.value
+        assert b"dependency name" in err.value.http_response_content
+        reached_the_engine += 1
+    assert_serves(hconn)
+    assert reached_the_engine == 2  # the copy did carry the unsafe names past upload
