@@ -41,6 +41,7 @@ class GatewaySettings:
 
     storlet_timeout: int = 40
     sandbox_user: str = "s2aio-sandbox"
+    gateway_class: str = GATEWAY_CLASS
     memory_mb: int = 1024
     processes: int = 256
     open_files: int = 1024
@@ -91,7 +92,8 @@ default = yes
 """
 
 
-def _filters(layout: Layout, ports: Ports, users: Users | None, where: str) -> dict[str, str]:
+def _filters(layout: Layout, ports: Ports, users: Users | None, where: str,
+             gateway_class: str = GATEWAY_CLASS) -> dict[str, str]:
     """The body of every ``[filter:NAME]`` section s2aio uses."""
     return {
         "catch_errors": "use = egg:swift#catch_errors",
@@ -109,7 +111,7 @@ def _filters(layout: Layout, ports: Ports, users: Users | None, where: str) -> d
         "account-quotas": "use = egg:swift#account_quotas",
         "storlet_handler": f"""use = egg:storlets#storlet_handler
 execution_server = {where}
-storlet_gateway_module = {GATEWAY_CLASS}
+storlet_gateway_module = {gateway_class}
 storlet_gateway_conf = {layout.gateway_conf(where)}
 internal_client_conf_path = {layout.internal_client_conf}
 storlet_container = storlet
@@ -134,7 +136,8 @@ def _pipeline(pipeline: str, app: str, filters: dict[str, str]) -> str:
     return text
 
 
-def proxy_conf(layout: Layout, ports: Ports, users: Users) -> str:
+def proxy_conf(layout: Layout, ports: Ports, users: Users,
+               gateway_class: str = GATEWAY_CLASS) -> str:
     app = """use = egg:swift#proxy
 account_autocreate = true
 allow_account_management = true
@@ -142,15 +145,16 @@ node_timeout = 30
 conn_timeout = 2
 recoverable_node_timeout = 30"""
     return (_default_section(layout, ports, "proxy-server") + f"bind_port = {ports.proxy}\n"
-            + _pipeline(PROXY_PIPELINE, app, _filters(layout, ports, users, "proxy")))
+            + _pipeline(PROXY_PIPELINE, app, _filters(layout, ports, users, "proxy", gateway_class)))
 
 
-def backend_conf(kind: str, layout: Layout, ports: Ports) -> str:
+def backend_conf(kind: str, layout: Layout, ports: Ports,
+                 gateway_class: str = GATEWAY_CLASS) -> str:
     pipeline = OBJECT_PIPELINE if kind == "object" else f"healthcheck recon {kind}-server"
     text = (_default_section(layout, ports, f"{kind}-server")
             + f"bind_port = {getattr(ports, kind)}\n"
             + _pipeline(pipeline, f"use = egg:swift#{kind}",
-                        _filters(layout, ports, None, "object")))
+                        _filters(layout, ports, None, "object", gateway_class)))
     # Background daemons are not run by s2aio; keep their sections valid anyway.
     text += f"\n[{kind}-replicator]\n[{kind}-auditor]\n"
     if kind != "account":

@@ -272,15 +272,25 @@ class S2AIO:
         gateway = dataclasses.replace(self.gateway, sandbox_user=sandbox_user)
         files = {
             lay.swift_conf: configs.swift_conf(),
-            lay.server_conf("proxy"): configs.proxy_conf(lay, ports, users),
+            lay.server_conf("proxy"): configs.proxy_conf(lay, ports, users,
+                                                         gateway.gateway_class),
             lay.internal_client_conf: configs.internal_client_conf(lay, ports),
             lay.gateway_conf("proxy"): configs.gateway_conf(lay, "proxy", gateway),
             lay.gateway_conf("object"): configs.gateway_conf(lay, "object", gateway),
         }
         for kind in ("account", "container", "object"):
-            files[lay.server_conf(kind)] = configs.backend_conf(kind, lay, ports)
+            files[lay.server_conf(kind)] = configs.backend_conf(kind, lay, ports,
+                                                                gateway.gateway_class)
         for path, text in files.items():
             path.write_text(text)
+            os.chmod(path, 0o600)
+
+    def _private_logs(self) -> None:
+        """Owner-only logs (they quote requests), older runs' too: the servers' output
+        files and the sink's logs are appended to and keep the mode they have."""
+        for name in [f"{n}.out" for n in PROCESSES] + ["swift.log", "sandbox.log"]:
+            path = self.layout.logs / name
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
             os.chmod(path, 0o600)
 
     # -- processes ---------------------------------------------------------
@@ -375,6 +385,7 @@ class S2AIO:
         prepare_native(self.layout.native)
         self._build_seccomp_filter()
         self._write_configs(sandbox_user)
+        self._private_logs()
         try:
             env = self._env()
             for name in PROCESSES:

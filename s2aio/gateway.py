@@ -139,6 +139,21 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         os.chmod(pipe_dir, 0o700)
         share_read(self.paths.host_storlet_base_dir, gid)
 
+    def sandbox_command(self, seccomp_fd: int, limits: Limits,
+                        container_image_name: str) -> list[str]:
+        """bubblewrap, prlimit, then storlets' daemon factory."""
+        argv = bwrap_argv(
+            pipe_dir=self.paths.host_pipe_dir,
+            storlet_dir=self.paths.host_storlet_base_dir,
+            native_dir=self.native_dir, log_socket=self.log_socket,
+            sandbox_pipe_dir=self.paths.sandbox_pipe_dir,
+            sandbox_storlet_dir=self.paths.sandbox_storlet_base_dir,
+            seccomp_fd=seccomp_fd, limits=limits)
+        return argv + limits.prlimit_argv() + [
+            SANDBOX_PYTHON, "-m", "storlets.agent.daemon_factory",
+            self.paths.sandbox_factory_pipe, self.storlet_daemon_factory_debug_level,
+            self._get_container_name(container_image_name)]
+
     def _restart(self, container_image_name):
         for tool in ("bwrap", PRLIMIT):
             if shutil.which(tool) is None:
@@ -158,18 +173,7 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
             raise StorletRuntimeException(
                 f"the sandbox's seccomp filter is unreadable ({exc.strerror}): "
                 "restart s2aio to rebuild it")
-        argv = bwrap_argv(
-            pipe_dir=self.paths.host_pipe_dir,
-            storlet_dir=self.paths.host_storlet_base_dir,
-            native_dir=self.native_dir, log_socket=self.log_socket,
-            sandbox_pipe_dir=self.paths.sandbox_pipe_dir,
-            sandbox_storlet_dir=self.paths.sandbox_storlet_base_dir,
-            seccomp_fd=seccomp_fd, limits=limits)
-        argv += limits.prlimit_argv()
-        argv += [SANDBOX_PYTHON, "-m", "storlets.agent.daemon_factory",
-                 self.paths.sandbox_factory_pipe,
-                 self.storlet_daemon_factory_debug_level,
-                 self._get_container_name(container_image_name)]
+        argv = self.sandbox_command(seccomp_fd, limits, container_image_name)
         os.makedirs(self.run_dir, exist_ok=True)
         user_args = {}
         if identity is not None:

@@ -74,9 +74,7 @@ PROTECTED_PIDS = (1, 2)
 PID_MASK = 0xFFFFFFFF
 PID_SIGN = 0x80000000
 
-# Sockets: only AF_UNIX, AF_INET, AF_INET6, and never raw or packet sockets.
-AF_ALLOWED = (1, 2, 10)
-AF_MAX = 64
+# Sockets: only AF_UNIX (1), AF_INET (2), AF_INET6 (10); never raw or packet ones.
 SOCK_TYPE_MASK = 0xF
 SOCK_RAW, SOCK_PACKET = 3, 10
 
@@ -87,6 +85,9 @@ def build_filter():
 
     eperm = seccomp.ERRNO(errno.EPERM)
     flt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    # A binary tree over syscall numbers: every call the storlet makes pays
+    # O(log n) comparisons instead of one per rule.
+    flt.set_attr(seccomp.Attr.CTL_OPTIMIZE, 2)
     for name in DENIED:
         _add(flt, eperm, name)
     for name in ENOSYS_CALLS:
@@ -100,10 +101,11 @@ def build_filter():
         for pid in (0,) + PROTECTED_PIDS:
             _add(flt, eperm, name, seccomp.Arg(0, seccomp.MASKED_EQ, PID_MASK, pid))
         _add(flt, eperm, name, seccomp.Arg(0, seccomp.MASKED_EQ, PID_SIGN, PID_SIGN))
-    for family in range(AF_MAX):
-        if family not in AF_ALLOWED:
-            _add(flt, eperm, "socket", seccomp.Arg(0, seccomp.EQ, family))
-    _add(flt, eperm, "socket", seccomp.Arg(0, seccomp.GE, AF_MAX))
+    # Families 0, 3..9 and 11 and up (AF_INET6 is 10).
+    _add(flt, eperm, "socket", seccomp.Arg(0, seccomp.EQ, 0))
+    _add(flt, eperm, "socket", seccomp.Arg(0, seccomp.GE, 11))
+    for family in range(3, 10):
+        _add(flt, eperm, "socket", seccomp.Arg(0, seccomp.EQ, family))
     for kind in (SOCK_RAW, SOCK_PACKET):
         _add(flt, eperm, "socket", seccomp.Arg(1, seccomp.MASKED_EQ, SOCK_TYPE_MASK, kind))
     return flt
