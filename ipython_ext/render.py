@@ -8,7 +8,8 @@ fitting display and anything else a generic one:
 - a notebook listing (a list of dicts with notebook fields): a table;
 - an nbdime diff (a list of ``{"op", "key"}`` dicts): before | after, side by side;
 - a validation report (a dict with ``valid``): verdict and errors;
-- an HTML page (``text/html``, e.g. the diff storlet's side-by-side page): in a frame;
+- an HTML page (``text/html``, e.g. the diff storlet's side-by-side page): in a
+  sandboxed frame (no scripts, opaque origin);
 - other JSON: pretty printed; text: a preview; binary: a hex preview.
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ KEY_HEADERS = ("content-type", "content-length", "etag", "last-modified", "x-tra
 
 
 def escape(text: Any) -> str:
+    """The one escaping step of every HTML rendering here: text and quoted attributes."""
     return html.escape(str(text), quote=True)
 
 
@@ -261,6 +263,18 @@ def validation_html(doc: Mapping[str, Any]) -> str:
             + (f"<p>{len(errors)} error(s):</p><ol>{items}</ol>" if errors else ""))
 
 
+def html_frame(page: str) -> str:
+    """A storlet's page in a frame that keeps its styles but not its powers.
+
+    The page is data from Swift (notebook text included), shown on Jupyter's
+    origin: an empty ``sandbox`` gives it an opaque origin with no scripts,
+    forms, popups or top navigation, so it cannot reach the Jupyter API or
+    kernels. ``srcdoc`` is an escaped, double-quoted attribute value.
+    """
+    return (f"<iframe srcdoc=\"{escape(page)}\" sandbox=\"\" "
+            f"style='width:100%;height:{HTML_FRAME_PX}px;border:1px solid #ccc'></iframe>")
+
+
 def body_html(kind: str, data: Any, view: View) -> str:
     if kind == "error":
         return f"<p style='color:#b00'><b>storlet error:</b> {escape(data)}</p>"
@@ -273,9 +287,7 @@ def body_html(kind: str, data: Any, view: View) -> str:
     if kind == "json":
         return f"<pre>{escape(json.dumps(data, indent=2, ensure_ascii=False))}</pre>"
     if kind == "html":
-        # A storlet's page keeps its own styles: isolate it in a frame.
-        return (f"<iframe srcdoc=\"{escape(data)}\" style='width:100%;height:{HTML_FRAME_PX}px;"
-                "border:1px solid #ccc'></iframe>")
+        return html_frame(data)
     if kind == "text":
         more = "…" if len(data) > TEXT_PREVIEW_CHARS or not view.complete else ""
         return f"<pre>{escape(data[:TEXT_PREVIEW_CHARS])}{more}</pre>"

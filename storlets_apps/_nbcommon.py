@@ -8,9 +8,11 @@ Standard library only. It holds what every notebook storlet does the same way:
 budgets (``max_bytes``, ``max_seconds``), reading an input under the size
 budget, parsing a notebook with clear errors, and the guarded ``__call__``
 skeleton that turns any user-level problem into a JSON error document plus
-``Nb-Error`` metadata instead of raising (the engine would answer a bare 503).
+``Nb-Error`` metadata instead of raising (the engine would answer a bare 503),
+and :func:`html_text`, the one escaping step of every HTML rendering.
 """
 
+import html
 import json
 import os
 import sys
@@ -314,3 +316,13 @@ def run_guarded(logger, in_files, out_files, compute):
 
 def json_body(doc):
     return json.dumps(doc, sort_keys=False, ensure_ascii=False).encode("utf-8")
+
+
+def html_text(value):
+    """Any value as HTML text or a double/single-quoted attribute value.
+
+    Everything a notebook holds (names, cell types, sources, outputs,
+    metadata) is attacker-controlled; escaping ``& < > " '`` keeps it from
+    opening a tag, ending an attribute or closing a ``<textarea>``/``<style>``.
+    """
+    return html.escape(value if isinstance(value, str) else str(value), quote=True)

@@ -33,7 +33,6 @@ document ``{"error", "detail"}`` and ``Nb-Error`` metadata.
 
 import bisect
 import hashlib
-import html
 import json
 
 try:
@@ -421,8 +420,17 @@ HTML_STYLE = (
     "h2{font-size:1em}")
 
 
+def _html_label(cells, index, side):
+    """An escaped column header (the label holds the notebook's own cell_type)."""
+    if index is None:
+        return "&nbsp;"
+    cell = (cells.base if side == "checkpoint" else cells.remote)[index]
+    return _nbcommon.html_text(_label(cell, index, side))
+
+
 def render_html(nb_diff, cells, budget):
-    esc = html.escape
+    """The side-by-side page; every notebook-derived string goes through html_text."""
+    esc = _nbcommon.html_text
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Notebook diff</title>",
         "<style>%s</style></head><body>" % HTML_STYLE,
@@ -432,10 +440,8 @@ def render_html(nb_diff, cells, budget):
     for kind, i, j in _changes(cells):
         a = _nbcommon.source_text(cells.base[i]) if i is not None else ""
         b = _nbcommon.source_text(cells.remote[j]) if j is not None else ""
-        left = _label(cells.base[i], i, "checkpoint") if i is not None else "&nbsp;"
-        right = _label(cells.remote[j], j, "notebook") if j is not None else "&nbsp;"
         parts.append("<h2>%s</h2><table><tr><th>%s</th><th>%s</th></tr>" % (
-            esc(kind), left, right))
+            esc(kind), _html_label(cells, i, "checkpoint"), _html_label(cells, j, "notebook")))
         for old, new, row_kind in _line_rows(a, b, budget):
             left_cls = "del" if row_kind == "del" else ""
             right_cls = "add" if row_kind == "add" else ""

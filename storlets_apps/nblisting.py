@@ -43,7 +43,6 @@ Callers should send at most ``DEFAULT_BATCH`` (20) inputs per request, or use
 (the engine unquotes parameter headers).
 """
 
-import html
 import json
 
 try:
@@ -242,7 +241,9 @@ def _row(item):
         return [item["name"], "error: %s (%s)" % (item["error"], item["detail"])] + \
             [""] * (len(COLUMNS) - 3) + [str(item["bytes"] if item["bytes"] is not None else "")]
     cells = item["cells"]
-    return [item["name"], item["title"], item["kernel"], item["language"], item["nbformat"],
+    # kernel/language are whatever the notebook's metadata holds, not always strings
+    return [item["name"], item["title"], str(item["kernel"]), str(item["language"]),
+            item["nbformat"],
             "%d (%d code, %d md)" % (sum(cells.values()), cells["code"], cells["markdown"]),
             str(item["outputs"]["count"]), str(item["outputs"]["bytes"]),
             str(item["outputs"]["images"]),
@@ -260,9 +261,11 @@ def render_markdown(items):
 
 
 def render_html(items):
-    head = "".join("<th>%s</th>" % html.escape(c) for c in COLUMNS)
+    """The table as a page; names and every notebook-derived cell go through html_text."""
+    esc = _nbcommon.html_text
+    head = "".join("<th>%s</th>" % esc(c) for c in COLUMNS)
     rows = "".join(
-        "<tr>%s</tr>" % "".join("<td>%s</td>" % html.escape(v) for v in _row(item))
+        "<tr>%s</tr>" % "".join("<td>%s</td>" % esc(v) for v in _row(item))
         for item in items)
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Notebooks</title>"
             "<style>table{border-collapse:collapse}td,th{border:1px solid #ccc;"

@@ -12,6 +12,8 @@ Input: one notebook. Parameters (query string or ``X-Storlet-Parameter-N``):
   (e.g. ``4.5``), ``...-Nb-Schema`` (schema file used) and, for an invalid
   notebook, ``...-Nb-First-Error``. Never changes or loses the data, even for
   input that is not a notebook at all.
+- ``format=json`` (default) or ``format=html`` (report mode): the report as
+  JSON or as a small HTML page (:func:`render_html`); error documents stay JSON.
 - ``max_errors`` (default 50): errors listed in a report.
 - ``max_bytes`` (default and ceiling 64 MiB) and ``max_seconds`` (default and ceiling
   30): the budgets. A larger input gets a ``too_large`` result (report) or
@@ -37,6 +39,14 @@ STORLET_DEPENDENCIES = {
 }
 
 MODES = ("report", "stamp")
+FORMATS = ("json", "html")
+# Report keys shown as facts on the HTML page, in this order (server-side
+# reports and error documents have a subset).
+HTML_FACTS = ("nbformat", "nbformat_minor", "schema", "error_count", "truncated",
+              "error", "detail")
+HTML_STYLE = ("body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+              "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}"
+              "td{font-family:monospace;white-space:pre-wrap}")
 # Problems that mean "not checked" rather than "checked and invalid".
 UNCHECKED = ("too_large", "time_budget_exceeded", "bad_parameter", "dependency_missing",
              "internal_error", "out_of_memory")
@@ -88,6 +98,41 @@ def validate_bytes(data, max_errors, budget):
     return _nbschema.check(nb, max_errors=max_errors, budget=budget)
 
 
+def _html_error_rows(errors):
+    esc = _nbcommon.html_text
+    rows = []
+    for error in errors:
+        path, message = (error.get("path"), error.get("message")) if isinstance(
+            error, dict) else ("", error)
+        rows.append("<tr><td>%s</td><td>%s</td></tr>" % (esc(path or "notebook"), esc(message)))
+    return "".join(rows)
+
+
+def render_html(report):
+    """A report (or error document) as a page; every value goes through html_text.
+
+    Paths and messages quote the notebook (keys, values), so nothing is trusted.
+    Also used by swiftcontents for its ``?format=html`` endpoint.
+    """
+    esc = _nbcommon.html_text
+    facts = "".join("<li>%s: %s</li>" % (esc(key), esc(report[key]))
+                    for key in HTML_FACTS if key in report)
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>"
+             "<title>Notebook validation</title><style>%s</style></head><body>" % HTML_STYLE,
+             "<h1>%s</h1><ul>%s</ul>" % ("valid" if report.get("valid") is True else "invalid",
+                                         facts)]
+    errors = report.get("errors")
+    if isinstance(errors, list) and errors:
+        parts.append("<table><tr><th>path</th><th>message</th></tr>%s</table>"
+                     % _html_error_rows(errors))
+    warnings = report.get("warnings")
+    if isinstance(warnings, list) and warnings:
+        parts.append("<p>Warnings:</p><ul>%s</ul>"
+                     % "".join("<li>%s</li>" % esc(w) for w in warnings))
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
 class ValidateStorlet(object):
     def __init__(self, logger):
         self.logger = logger
@@ -101,6 +146,7 @@ class ValidateStorlet(object):
 
     def _report(self, in_file, params):
         _nbcommon.choice_param(params, "mode", MODES, "report")
+        fmt = _nbcommon.choice_param(params, "format", FORMATS, "json")
         budget = _nbcommon.Budget.from_params(params)
         max_errors = _nbcommon.int_param(
             params, "max_errors", _nbschema.DEFAULT_MAX_ERRORS, 1, 10000)
@@ -110,6 +156,9 @@ class ValidateStorlet(object):
             md = problem_metadata(problem)
             return md, _nbcommon.error_document(problem.code, problem.detail)
         md = verdict_metadata(report)
+        if fmt == "html":
+            md["Content-Type"] = "text/html; charset=utf-8"
+            return md, render_html(report).encode("utf-8")
         md["Content-Type"] = _nbcommon.JSON_TYPE
         return md, _nbcommon.json_body(report)
 

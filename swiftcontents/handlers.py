@@ -2,15 +2,16 @@
 
 - ``GET /api/swiftcontents/listing/<dir>[?format=html]``: notebook summaries
 - ``GET /api/swiftcontents/diff/<path>?checkpoint=<id>&format=nbdime|text|html``
-- ``GET /api/swiftcontents/validate/<path>``: nbformat validation report
+- ``GET /api/swiftcontents/validate/<path>[?format=html]``: nbformat validation report
 
 Authenticated and authorized like the contents API (resource ``contents``).
 Each answer says which path computed it (``computed_by``: storlet or server;
-for text/HTML bodies the ``X-Swiftcontents-Computed-By`` header).
+for text/HTML bodies the ``X-Swiftcontents-Computed-By`` header). HTML pages
+escape every notebook-derived string (``pages``) and carry a policy that
+allows inline styles and nothing else (no scripts, no loads).
 """
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
 
@@ -19,11 +20,12 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from . import paths
+from . import pages, paths
 from .manager import SwiftContentsManager
 
 AUTH_RESOURCE = "contents"
 FORMATS = ("nbdime", "text", "html")
+TEXT_TYPES = {"text": "text/plain", "html": "text/html"}
 PATH = r"(?P<path>(?:/.*)?)"
 
 
@@ -58,6 +60,10 @@ class SwiftContentsHandler(APIHandler):
     def finish_text(self, ctype: str, body: str, computed_by: str) -> None:
         self.update_api_activity()
         self.set_header("Content-Type", f"{ctype}; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if ctype == "text/html":
+            self.set_header("Content-Security-Policy",
+                            f"{self.content_security_policy}; {pages.PAGE_CSP}")
         self.set_header("X-Swiftcontents-Computed-By", computed_by)
         # APIHandler.finish would force application/json on a text/HTML body.
         super(APIHandler, self).finish(body)
@@ -77,7 +83,7 @@ class ListingHandler(SwiftContentsHandler):
         result = await cm.run(cm.nb_storlets.listing, cm.store, names)
         result["path"] = path
         if self.get_query_argument("format", "json") == "html":
-            self.finish_text("text/html", render_listing(result), result["computed_by"])
+            self.finish_text("text/html", pages.listing_page(result), result["computed_by"])
         else:
             self.finish_json(result)
 
@@ -107,7 +113,7 @@ class DiffHandler(SwiftContentsHandler):
                               "computed_by": result["computed_by"],
                               "fallback_reason": result.get("fallback_reason")})
         else:
-            self.finish_text(result["content_type"], result["body"], result["computed_by"])
+            self.finish_text(TEXT_TYPES[fmt], result["body"], result["computed_by"])
 
 
 class ValidateHandler(SwiftContentsHandler):
@@ -118,15 +124,10 @@ class ValidateHandler(SwiftContentsHandler):
         cm = self.cm
         report = await cm.run(cm.nb_storlets.validate, cm.store, path)
         report["path"] = path
-        self.finish_json(report)
-
-
-def render_listing(result: dict[str, Any]) -> str:
-    """The listing storlet's own HTML table, saying which path computed it."""
-    from storlets_apps.nblisting import render_html
-
-    note = f"<p>computed by {html.escape(result['computed_by'])}</p>"
-    return render_html(result["notebooks"]).replace("<body>", "<body>" + note, 1)
+        if self.get_query_argument("format", "json") == "html":
+            self.finish_text("text/html", pages.validation_page(report), report["computed_by"])
+        else:
+            self.finish_json(report)
 
 
 def handlers(base_url: str) -> list[tuple[str, type]]:

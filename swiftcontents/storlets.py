@@ -10,7 +10,6 @@ Blocking code (run in the manager's thread pool); Swift I/O goes through
 """
 from __future__ import annotations
 
-import html
 import json
 import logging
 import threading
@@ -20,6 +19,7 @@ from urllib.parse import quote
 
 import nbformat
 
+from . import pages
 from .errors import SwiftContentsError
 from .store import Store
 
@@ -36,6 +36,7 @@ MAX_HEADER_BYTES = 7000  # Swift refuses header lines over 8192 bytes
 STAMP_METADATA_BYTES = 330
 RETRY_AFTER = 60.0  # seconds before 'auto' tries an engine that just failed
 META = "x-object-meta-"
+DIFF_TYPES = {"nbdime": "application/json", "text": "text/plain", "html": "text/html"}
 
 
 def storlet_headers(storlet: str, params: dict[str, str], *, on_proxy: bool = False,
@@ -118,8 +119,7 @@ def local_diff(base: bytes, current: bytes, fmt: str) -> tuple[str, Any]:
     text = out.getvalue()
     if fmt == "text":
         return "text/plain", text
-    return "text/html", ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>diff</title>"
-                         f"</head><body><pre>{html.escape(text)}</pre></body></html>")
+    return "text/html", pages.text_page("diff", text)
 
 
 class NotebookStorlets:
@@ -223,7 +223,10 @@ class NotebookStorlets:
                     DIFF, {"format": fmt}, extra=[f"/{store.aux_container}/{checkpoint_name}"]))
                 if headers.get(META + "nb-error"):  # a COPY may leave it empty
                     raise SwiftContentsError(502, f"nbdiff error {headers[META + 'nb-error']}")
-                ctype = headers.get("content-type", "application/json").split(";")[0]
+                ctype = headers.get("content-type", "application/json")
+                ctype = ctype.split(";")[0].strip().lower()
+                if ctype != DIFF_TYPES[fmt]:  # never serve, e.g., an error document as a page
+                    raise SwiftContentsError(502, f"nbdiff answered {ctype}, not {DIFF_TYPES[fmt]}")
                 payload: Any = json.loads(body) if fmt == "nbdime" else body.decode("utf-8")
                 return {"content_type": ctype, "body": payload, "computed_by": "storlet"}
             except SwiftContentsError as exc:

@@ -11,6 +11,9 @@ from nbdime import patch
 from nbdime.diff_utils import to_diffentry_dicts
 
 from storlets_apps.nblisting import batches
+from tests.markup import (DIFF_TAGS, HOSTILE_NAME, LISTING_TAGS, PAGE_ATTRS, VALIDATION_TAGS,
+                          assert_safe_html, assert_shows, benign_checkpoint, hostile_bytes,
+                          hostile_version_bytes, payload)
 
 from . import corpus
 from .conftest import huge_output_notebook
@@ -160,3 +163,27 @@ def test_listing_in_batches_with_names(deployed, conn, container, corpus_paths):
     headers, body = run(conn, container, names[0], "nblisting.py",
                         {"format": "markdown", "names": names[0]}, PROXY)
     assert names[0] in body.decode() and headers["x-object-meta-nb-listing-count"] == "1"
+
+
+def test_html_pages_of_a_hostile_notebook_escape_every_field(deployed, conn, container):
+    conn.put_object(container, HOSTILE_NAME, hostile_bytes())
+    conn.put_object(container, "old.ipynb", benign_checkpoint())
+    conn.put_object(container, "version.ipynb", hostile_version_bytes())
+    names = json.dumps([HOSTILE_NAME, payload("name2")])
+    pages = {
+        "nbdiff.py": ({"format": "html"}, {"X-Storlet-Extra-Resources": f"/{container}/old.ipynb"}),
+        "nblisting.py": ({"format": "html", "names": names},
+                         {**PROXY, "X-Storlet-Extra-Resources": f"/{container}/version.ipynb"}),
+        "nbvalidate.py": ({"mode": "report", "format": "html"}, {}),
+    }
+    texts = {}
+    for storlet, (params, headers) in pages.items():
+        resp_headers, body = run(conn, container, HOSTILE_NAME, storlet, params, headers)
+        assert resp_headers["content-type"] == "text/html; charset=utf-8", (storlet, body[:300])
+        tags = {"nbdiff.py": DIFF_TAGS, "nblisting.py": LISTING_TAGS}.get(storlet, VALIDATION_TAGS)
+        texts[storlet] = assert_safe_html(body.decode("utf-8"), tags, PAGE_ATTRS)
+    assert_shows(texts["nbdiff.py"], "cell_type", "source_a", "source_b", "top_level_key")
+    assert_shows(texts["nblisting.py"], "title", "kernel_name", "language_info", "name2",
+                 "nbformat")
+    assert HOSTILE_NAME in texts["nblisting.py"]
+    assert_shows(texts["nbvalidate.py"], "top_level_key", "cell_id")

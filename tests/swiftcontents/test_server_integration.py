@@ -17,6 +17,8 @@ import nbformat
 import pytest
 
 from tests.conftest import free_port
+from tests.markup import (DIFF_TAGS, HOSTILE_NAME, LISTING_TAGS, PAGE_ATTRS, VALIDATION_TAGS,
+                          assert_safe_html, assert_shows, hostile_bytes, hostile_version_bytes)
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -151,3 +153,47 @@ def test_validate_endpoint(server):
     assert server.request("GET", "/api/swiftcontents/validate/a%2F..%2F..%2Fetc")[0] in (400, 404)
     status, _, body = server.request("GET", "/api/contents/bad%00name")
     assert status == 400 and b"control characters" in body
+
+
+def assert_generated_page(headers: dict[str, str]) -> None:
+    """What every generated HTML page carries: type, no sniffing, styles only."""
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Swiftcontents-Computed-By"] == "storlet"
+    csp = [d.strip() for d in headers["Content-Security-Policy"].split(";")]
+    assert "frame-ancestors 'self'" in csp  # Jupyter's own policy is kept
+    assert {"default-src 'none'", "style-src 'unsafe-inline'", "sandbox"} <= set(csp)
+    assert not any(d.startswith("script-src") for d in csp)
+
+
+def test_html_pages_of_a_hostile_notebook(server, s2aio):
+    """Hostile bytes stored in Swift, rendered by the storlets, served by the endpoints."""
+    server.json("PUT", "/api/contents/hostile", {"type": "directory"})
+    path = f"hostile/{HOSTILE_NAME}"
+    put_notebook(server, path, ["harmless"])
+    server.json("POST", f"/api/contents/{path}/checkpoints", {})
+    conn = s2aio.connection("test")
+    try:  # straight into Swift, as another client (or a synced file) would put them
+        conn.put_object(server.container, path, hostile_bytes())
+        conn.put_object(server.container, "hostile/version.ipynb", hostile_version_bytes())
+    finally:
+        conn.close()
+    pages = {f"/api/swiftcontents/diff/{path}?format=html": DIFF_TAGS,
+             "/api/swiftcontents/listing/hostile?format=html": LISTING_TAGS,
+             f"/api/swiftcontents/validate/{path}?format=html": VALIDATION_TAGS}
+    texts = []
+    for url, tags in pages.items():
+        status, headers, body = server.request("GET", url)
+        assert status == 200, (url, body[:500])
+        assert_generated_page(headers)
+        texts.append(assert_safe_html(body.decode("utf-8"), tags, PAGE_ATTRS))
+    diff, listing, validation = texts
+    assert_shows(diff, "cell_type", "source_a", "source_b", "top_level_key")
+    assert_shows(listing, "title", "kernel_name", "language_info", "nbformat")
+    assert HOSTILE_NAME in listing and "computed by storlet" in listing
+    assert_shows(validation, "top_level_key", "cell_id")
+    status, headers, _ = server.request("GET", f"/api/swiftcontents/diff/{path}?format=text")
+    assert status == 200 and headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    status, headers, _ = server.request("GET", f"/api/swiftcontents/diff/{path}x?format=html")
+    assert status == 404 and headers["Content-Type"].startswith("application/json")
