@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import configs, procs
+from . import cgroups, configs, procs
 from .errors import S2AIOError
 from .layout import LAYOUT_VERSION, Layout, SERVERS
 from .native import prepare_native
@@ -430,6 +430,7 @@ class S2AIO:
             procs.kill_group_or_process(pid)
         if strays:
             stopped.append(f"{len(strays)} stray sandbox process(es)")
+        cgroups.remove_groups(cgroups.group_prefix(str(self.layout.root)))
         return stopped
 
     def reset(self) -> None:

@@ -36,6 +36,7 @@ from storlets.gateway.gateways.container.runtime import RunTimeSandbox
 
 from swiftproto import UnsafeNameError, check_engine_name
 
+from . import cgroups
 from .procs import pid_is_alive, process_start_time
 from .sandbox import (PRLIMIT, SANDBOX_PYTHON, Limits, SandboxConfigError, bwrap_argv)
 
@@ -139,6 +140,22 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         os.chmod(pipe_dir, 0o700)
         share_read(self.paths.host_storlet_base_dir, gid)
 
+    @property
+    def cgroup_name(self) -> str:
+        data_root = os.path.dirname(os.path.normpath(self.run_dir))
+        return f"{cgroups.group_prefix(data_root)}{self.where}-{self.scope}"
+
+    def _cgroup(self, limits: Limits) -> cgroups.SandboxCgroup | None:
+        """The sandbox's own memory + pids group, or None (rlimits only) with a warning."""
+        try:
+            group = cgroups.plan(self.cgroup_name, limits.memory_mb, limits.processes)
+            group.create()
+            return group
+        except OSError as exc:
+            self.logger.warning("s2aio: no cgroup for the %s sandbox (%s); its rlimits "
+                                "still apply" % (self.scope, exc))
+            return None
+
     def sandbox_command(self, seccomp_fd: int, limits: Limits,
                         container_image_name: str) -> list[str]:
         """bubblewrap, prlimit, then storlets' daemon factory."""
@@ -175,16 +192,14 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
                 "restart s2aio to rebuild it")
         argv = self.sandbox_command(seccomp_fd, limits, container_image_name)
         os.makedirs(self.run_dir, exist_ok=True)
-        user_args = {}
-        if identity is not None:
-            user_args = {"user": identity[0], "group": identity[1], "extra_groups": []}
+        group = self._cgroup(limits)
         try:
             # Own session + process group so s2aio stop can end the whole tree.
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, close_fds=True,
                                     pass_fds=(seccomp_fd,), start_new_session=True,
-                                    **user_args)
-        except OSError as exc:
+                                    preexec_fn=_enter_sandbox(group, identity))
+        except (OSError, subprocess.SubprocessError) as exc:
             raise StorletRuntimeException(f"cannot start the sandbox: {exc}")
         finally:
             os.close(seccomp_fd)
@@ -193,6 +208,20 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         # Reap it when it ends so a killed sandbox leaves no zombie behind.
         _reap_later(proc)
         self.logger.info("s2aio: started sandbox for scope %s (pid %d)" % (self.scope, proc.pid))
+
+
+def _enter_sandbox(group: cgroups.SandboxCgroup | None, identity: tuple[int, int] | None):
+    """The child's last steps before it execs bubblewrap: join the sandbox's
+    cgroup while still privileged, then become the sandbox user for good."""
+    def enter() -> None:
+        if group is not None:
+            group.join()
+        if identity is not None:
+            uid, gid = identity
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+    return enter
 
 
 def share_read(top: str, gid: int) -> None:

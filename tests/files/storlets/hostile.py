@@ -75,6 +75,30 @@ def _fork_bomb(limit):
     raise OSError(error.errno, "stopped after %d forks: %s" % (len(children), error.strerror))
 
 
+def _memory_together(children, each):
+    """``children`` processes each touch ``each`` bytes and hold them at once."""
+    pids = []
+    for _ in range(children):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                block = bytearray(each)
+                for i in range(0, each, 4096):
+                    block[i] = 1
+                time.sleep(1.5)
+                os._exit(0)
+            except BaseException:
+                os._exit(3)
+        pids.append(pid)
+    held = 0
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        held += os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    if held == children:
+        return "all %d children held their memory" % children
+    raise MemoryError("%d of %d children held their memory" % (held, children))
+
+
 def _ptrace_child():
     pid = os.fork()
     if pid == 0:
@@ -128,6 +152,9 @@ ATTACKS = {
         _try(r, "all", lambda: os.kill(-1, signal.SIGKILL))],
     "fork_bomb": lambda p, r: _try(r, "bomb", lambda: _fork_bomb(int(p["limit"]))),
     "memory": lambda p, r: _try(r, "alloc", lambda: len(bytearray(int(p["bytes"])))),
+    "memory_together": lambda p, r: _try(r, "together", lambda: _memory_together(
+        int(p["children"]), int(p["each"]))),
+    "cgroup": lambda p, r: r.update(cgroup=open("/proc/self/cgroup").read()),
     "network": lambda p, r: [
         _try(r, "loopback", lambda: _connect("127.0.0.1", p["port"])),
         _try(r, "raw", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW,
