@@ -97,8 +97,8 @@ def _ensure_enabled(conn, admin_conn, report: DeployReport, progress: Progress) 
     url = storage_url(conn)
     if admin_conn is None:
         raise DeployError(f"the account {url} is not enabled for storlets: give reseller-admin "
-                          "credentials (--admin-user/--admin-key or STORLETS_ADMIN_USER/"
-                          "STORLETS_ADMIN_KEY) or ask the operator to enable it")
+                          "credentials (STORLETS_ADMIN_USER and STORLETS_ADMIN_KEY, or "
+                          "--admin-user and --admin-key-file) or ask the operator to enable it")
     if report.dry_run:
         progress(f"would enable storlets on {url}")
         return

@@ -2,7 +2,9 @@
 
 Exit codes: 0 ok (``--check``: in sync), 1 failure (``--check``: differences),
 2 usage. Progress lines go to stderr, results (summary, differences) to stdout.
-Never prompts; keys and tokens never appear in the output.
+Never prompts; keys and tokens never appear in the output, and never on its
+command line (``ps`` and shell history show it): they come from the environment
+or from a private file (``--key-file``, ``--token-file``, ``--admin-key-file``).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
 from . import api
-from .connection import SettingsError, SwiftSettings, connect, settings_from_env, validate
+from .connection import (SECRET_VARIABLES, SettingsError, SwiftSettings, connect,
+                         read_secret_file, settings_from_env, validate)
 from .errors import DeployError
 from .objects import Containers
 
@@ -30,17 +33,34 @@ V3_VARS = {"auth_url": "OS_AUTH_URL", "user": "OS_USERNAME", "key": "OS_PASSWORD
 ADMIN_ENV = {"admin_user": "STORLETS_ADMIN_USER", "admin_key": "STORLETS_ADMIN_KEY",
              "admin_auth_url": "STORLETS_ADMIN_AUTH_URL",
              "admin_project_name": "STORLETS_ADMIN_PROJECT_NAME"}
+# Flags that used to take a secret -> where the secret comes from now.
+REFUSED_FLAGS = {"--key": "ST_KEY or OS_PASSWORD, or use --key-file FILE",
+                 "--token": "OS_AUTH_TOKEN, or use --token-file FILE",
+                 "--admin-key": "STORLETS_ADMIN_KEY, or use --admin-key-file FILE"}
 
 EPILOG = """\
-auth (flags override the environment):
-  tempauth v1   ST_AUTH, ST_USER, ST_KEY
-  keystone v3   OS_AUTH_URL, OS_USERNAME, OS_PASSWORD, OS_PROJECT_NAME, OS_*_DOMAIN_NAME
-  token         OS_STORAGE_URL + OS_AUTH_TOKEN
+auth (flags override the environment; secrets never go on the command line):
+  tempauth v1   ST_AUTH, ST_USER, ST_KEY (or --key-file)
+  keystone v3   OS_AUTH_URL, OS_USERNAME, OS_PASSWORD (or --key-file), OS_PROJECT_NAME,
+                OS_*_DOMAIN_NAME
+  token         OS_STORAGE_URL + OS_AUTH_TOKEN (or --token-file)
   reseller admin (only to enable storlets on the account)
-                STORLETS_ADMIN_USER, STORLETS_ADMIN_KEY[, STORLETS_ADMIN_AUTH_URL]
+                STORLETS_ADMIN_USER, STORLETS_ADMIN_KEY (or --admin-key-file)
+                [, STORLETS_ADMIN_AUTH_URL]
+  a *-file holds the secret on its first line and must not be readable by group or
+  others (chmod 600 FILE)
 with s2aio:     eval "$(s2aio env)"; storlets-deploy --warm
 exit codes: 0 ok / in sync, 1 failure / differences found (--check), 2 usage
 """
+
+
+class _Refused(argparse.Action):
+    """An old flag that took a secret: a usage error that never echoes the value."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        raise argparse.ArgumentError(
+            self, "takes no secret on the command line (ps and shell history show it): "
+                  f"set {REFUSED_FLAGS[self.option_strings[0]]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,37 +91,51 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--auth-version", choices=("1", "3"),
                    help="1 = tempauth, 3 = keystone (default: from the environment)")
     a.add_argument("--user")
-    a.add_argument("--key", help="password or key (prefer the environment)")
+    a.add_argument("--key-file", type=Path, metavar="FILE",
+                   help="read the password or key from FILE's first line (else ST_KEY or "
+                        "OS_PASSWORD)")
     a.add_argument("--project-name")
     a.add_argument("--project-id")
     a.add_argument("--user-domain-name")
     a.add_argument("--project-domain-name")
     a.add_argument("--region-name")
-    a.add_argument("--storage-url", help="pre-authenticated storage URL (with --token)")
-    a.add_argument("--token", help="pre-authenticated token (prefer OS_AUTH_TOKEN)")
+    a.add_argument("--storage-url",
+                   help="pre-authenticated storage URL (with --token-file or OS_AUTH_TOKEN)")
+    a.add_argument("--token-file", type=Path, metavar="FILE",
+                   help="read the pre-authenticated token from FILE's first line "
+                        "(else OS_AUTH_TOKEN)")
 
     r = p.add_argument_group("enabling storlets on the account")
     r.add_argument("--admin-user", help="reseller admin user (or STORLETS_ADMIN_USER)")
-    r.add_argument("--admin-key", help="reseller admin key (or STORLETS_ADMIN_KEY)")
+    r.add_argument("--admin-key-file", type=Path, metavar="FILE",
+                   help="read the reseller admin key from FILE's first line "
+                        "(else STORLETS_ADMIN_KEY)")
     r.add_argument("--admin-auth-url", help="admin auth endpoint (default: --auth-url)")
     r.add_argument("--admin-project-name", help="keystone project of the admin (default: admin)")
     r.add_argument("--enable-account", action="store_true",
                    help="enable the account with the deploying credentials (keystone operator)")
+    for flag in REFUSED_FLAGS:
+        p.add_argument(flag, nargs="?", action=_Refused, help=argparse.SUPPRESS)
     return p
 
 
 def _auth_flags(args: argparse.Namespace, names: Mapping[str, str]) -> dict[str, str]:
-    return {var: getattr(args, field) for field, var in names.items() if getattr(args, field)}
+    given = {field: getattr(args, field, None) for field in names}
+    if args.key_file:
+        given["key"] = read_secret_file(args.key_file, "password or key")
+    return {var: given[field] for field, var in names.items() if given[field]}
 
 
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> SwiftSettings:
-    """Auth settings from the flags laid over ``env`` (flags win)."""
+    """Auth settings from the flags (and secret files) laid over ``env`` (flags win)."""
     merged = dict(env)
-    if args.storage_url or args.token:
+    if args.storage_url or args.token_file:
+        token = read_secret_file(args.token_file, "token") if args.token_file else None
         merged.update({"OS_STORAGE_URL": args.storage_url or merged.get("OS_STORAGE_URL", ""),
-                       "OS_AUTH_TOKEN": args.token or merged.get("OS_AUTH_TOKEN", "")})
+                       "OS_AUTH_TOKEN": token or merged.get("OS_AUTH_TOKEN", "")})
         if not (merged["OS_STORAGE_URL"] and merged["OS_AUTH_TOKEN"]):
-            raise SettingsError("--storage-url and --token go together")
+            raise SettingsError("a storage URL (--storage-url or OS_STORAGE_URL) needs a token "
+                                "(--token-file FILE or OS_AUTH_TOKEN), and the other way round")
         return settings_from_env(merged)
     version = args.auth_version or ("1" if env.get("ST_AUTH") or not env.get("OS_AUTH_URL") else "3")
     names = V1_VARS if version == "1" else V3_VARS
@@ -121,7 +155,9 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Swif
 def admin_settings_from_args(args: argparse.Namespace, env: Mapping[str, str],
                              user: SwiftSettings) -> SwiftSettings | None:
     """Reseller-admin settings, or None when no admin credentials are given."""
-    given = {field: getattr(args, field) or env.get(var) for field, var in ADMIN_ENV.items()}
+    given = {field: getattr(args, field, None) or env.get(var) for field, var in ADMIN_ENV.items()}
+    if args.admin_key_file:
+        given["admin_key"] = read_secret_file(args.admin_key_file, "reseller admin key")
     if not (given["admin_user"] or given["admin_key"]):
         return None
     auth_url = given["admin_auth_url"] or user.auth_url
@@ -215,9 +251,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except SystemExit as exc:  # argparse: --help is 0, usage errors are 2
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
     env = os.environ if env is None else env
-    secrets = [v for k, v in env.items() if k in ("ST_KEY", "OS_PASSWORD", "OS_AUTH_TOKEN",
-                                                  "ST_AUTH_TOKEN", "STORLETS_ADMIN_KEY") and v]
-    secrets += [s for s in (args.key, args.token, args.admin_key) if s]
+    # Secrets read from files join this list once ``_run`` has read them.
+    secrets = [v for k, v in env.items() if k in SECRET_VARIABLES and v]
     handler = _setup_logging(args.verbose, secrets, err)
     try:
         return _run(args, env, secrets, out, err)

@@ -6,17 +6,21 @@ python-swiftclient ``Connection``: tempauth v1 (``ST_AUTH``/``ST_USER``/
 ``OS_PROJECT_NAME``/``OS_PROJECT_ID``, domains) or a pre-authenticated
 storage URL + token (``OS_STORAGE_URL`` + ``OS_AUTH_TOKEN``).
 
-Secrets never appear in ``repr`` or in error messages.
+Secrets never appear in ``repr`` or in error messages, and never come from a
+command line (``ps`` and shell history show those): from the environment or from
+a private file (``read_secret_file``).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from typing import Mapping
 
 import swiftclient
 
-__all__ = ["SwiftSettings", "SettingsError", "settings_from_env", "connect", "redact"]
+__all__ = ["SwiftSettings", "SettingsError", "settings_from_env", "connect", "redact",
+           "read_private_text", "read_secret_file", "secret_variable", "SECRET_VARIABLES"]
 
 
 class SettingsError(ValueError):
@@ -24,6 +28,9 @@ class SettingsError(ValueError):
 
 
 _SECRET_FIELDS = frozenset({"key", "token"})
+# Environment variables whose values are secrets (redacted, never echoed).
+SECRET_VARIABLES = ("ST_KEY", "OS_PASSWORD", "OS_AUTH_TOKEN", "ST_AUTH_TOKEN",
+                    "STORLETS_ADMIN_KEY")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +120,45 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> SwiftSettings:
         "No Swift credentials found: set ST_AUTH/ST_USER/ST_KEY (tempauth), "
         "OS_AUTH_URL/OS_USERNAME/OS_PASSWORD/OS_PROJECT_NAME (keystone v3), or "
         "OS_STORAGE_URL + OS_AUTH_TOKEN; with s2aio run: eval \"$(s2aio env)\"")
+
+
+def secret_variable(env: Mapping[str, str]) -> str | None:
+    """The variable that holds (or should hold) the secret of the auth ``env`` selects.
+
+    Follows ``settings_from_env``'s priority; None when ``env`` names no endpoint.
+    """
+    has_url = _first(env, "OS_STORAGE_URL", "ST_STORAGE_URL")
+    if has_url and _first(env, "OS_AUTH_TOKEN", "ST_AUTH_TOKEN"):
+        return "OS_AUTH_TOKEN" if env.get("OS_AUTH_TOKEN") else "ST_AUTH_TOKEN"
+    if env.get("ST_AUTH"):
+        return "ST_KEY"
+    if env.get("OS_AUTH_URL"):
+        return "OS_PASSWORD"
+    return "OS_AUTH_TOKEN" if has_url else None
+
+
+def read_private_text(path: str | os.PathLike) -> str:
+    """The text of a file holding secrets; refused if group or others may read it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if mode & (stat.S_IRGRP | stat.S_IROTH):
+                raise SettingsError(
+                    f"{path} holds a secret but group or others may read it "
+                    f"(mode {stat.S_IMODE(mode):04o}): run `chmod 600 {path}`")
+            return f.read()
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is not UTF-8 text") from None
+
+
+def read_secret_file(path: str | os.PathLike, what: str = "secret") -> str:
+    """The first line of a private file: a key, password or token kept off command lines."""
+    first = read_private_text(path).split("\n", 1)[0].rstrip("\r")
+    if not first:
+        raise SettingsError(f"{path}: the first line must hold the {what}, and it is empty")
+    return first
 
 
 def validate(settings: SwiftSettings) -> SwiftSettings:

@@ -4,7 +4,10 @@ Deploy a storlet written in a cell (``%%storletapp module.Class``), run
 storlets on GET/PUT/COPY (``%get``, ``%put``, ``%copy``), list them
 (``%storlets``), read their logs (``%storlet_log``), upload cells or files
 (``%%uploadfile``). Auth comes from the environment (``ST_*``, ``OS_*``, a
-storage URL + token, or ``s2aio env`` output via ``%%storlet_auth``).
+storage URL + token); ``%storlet_auth --env-file FILE`` loads ``s2aio env``
+output and ``%storlet_auth --ask`` asks for the secret with ``getpass``. A key
+never goes into a magic's line or a cell: the notebook and IPython's history
+keep both.
 
 Storlet logs: ``--log`` sends ``X-Storlet-Generate-Log: True`` and reads the
 log object from the ``log`` container. Stock storlets 18.0.0 answers 503 to

@@ -6,18 +6,24 @@ helpers, Swift calls, local runs and result objects are put together.
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import os
 import shlex
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
+from IPython.core.error import StdinNotImplementedError
+
+from deploy.connection import read_private_text, secret_variable
+
 from . import local, swiftio
 from .errors import StorletMagicError
-from .parsing import (SwiftPath, check_variable_name, local_file, parse_dependencies,
-                      parse_input, parse_module_class, parse_param_pairs, parse_range,
-                      parse_swift_path, params_from_namespace, split_container_object,
-                      storlet_object_name, PATH_PREFIX)
+from .parsing import (SECRET_HOW, SwiftPath, check_variable_name, local_file,
+                      parse_dependencies, parse_input, parse_module_class, parse_param_pairs,
+                      parse_range, parse_swift_path, params_from_namespace,
+                      refuse_secret_settings, split_container_object, storlet_object_name,
+                      PATH_PREFIX)
 from .progress import Reporter, reporter_for
 from .render import error_message
 from .result import StorletLog, StorletResult, StorletTable
@@ -288,21 +294,54 @@ def storlet_log(ctx: Context, args: Any) -> StorletLog | None:
 
 def storlet_auth(ctx: Context, args: Any, cell: str | None,
                  environ: MutableMapping[str, str] = os.environ) -> None:
-    """Show who the magics authenticate as; load ``s2aio env`` output if given."""
-    text = cell
+    """Show who the magics authenticate as, after applying ``--env-file`` and the cell.
+
+    The secret comes from the environment, the env file or ``getpass`` (asked
+    when missing, or always with ``--ask``); never from the line or the cell,
+    which the notebook and IPython's history keep.
+    """
+    changes: dict[str, str | None] = {}
     if args.env_file:
-        text = local_file(args.env_file, "--env-file").read_text(encoding="utf-8")
-    if text:
-        for name, value in parse_env_lines(text).items():
-            if value is None:
-                environ.pop(name, None)
-            else:
-                environ[name] = value
+        with ctx.swift("reading --env-file"):
+            changes.update(parse_env_lines(read_private_text(local_file(args.env_file,
+                                                                        "--env-file"))))
+    if cell:
+        cell_changes = parse_env_lines(cell)
+        refuse_secret_settings(cell_changes, "the %%storlet_auth cell")
+        changes.update(cell_changes)
+    apply_env(environ, changes)
+    variable = secret_variable(environ)
+    if variable and (args.ask or not environ.get(variable)):
+        environ[variable] = ask_secret(variable, environ)
     ctx.session.close()
     with ctx.swift("authenticating"):
         conn = ctx.session.connection()
         url, _ = conn.get_auth()
     ctx.print(f"Swift: {ctx.session.settings.describe()}; storage URL {url}")
+
+
+def apply_env(environ: MutableMapping[str, str], changes: dict[str, str | None]) -> None:
+    for name, value in changes.items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+
+
+def ask_secret(variable: str, environ: MutableMapping[str, str]) -> str:
+    """The secret typed by the user: ``getpass`` neither echoes it nor records it.
+
+    ``getpass.getpass`` is looked up now: ipykernel swaps in its own while a cell runs.
+    """
+    who = environ.get("ST_USER") or environ.get("OS_USERNAME") or "this account"
+    try:
+        value = getpass.getpass(f"{variable} for {who} (not echoed, not stored): ")
+    except (EOFError, StdinNotImplementedError):
+        raise StorletMagicError(
+            f"{variable} is not set and this frontend cannot ask for it: {SECRET_HOW}") from None
+    if not value:
+        raise StorletMagicError(f"no {variable} given: {SECRET_HOW}")
+    return value
 
 
 def parse_env_lines(text: str) -> dict[str, str | None]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from IPython.core import magic_arguments as ma
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 
 from . import commands
+from .errors import StorletMagicError
+from .parsing import refuse_secret_line
 from .swiftio import LOG_CONTAINER, STORLET_CONTAINER, Session
 
 PATH_HELP = 'a Swift object written "path:/<container>/<object>"'
@@ -138,9 +141,25 @@ class StorletMagics(Magics):
         return commands.storlet_log(self._context(), ma.parse_argstring(self.storlet_log, line))
 
     @ma.magic_arguments()
-    @ma.argument("--env-file", help="a file with `s2aio env` output (export NAME=VALUE lines)")
+    @ma.argument("--env-file", metavar="FILE",
+                 help="load `s2aio env` output (export NAME=VALUE lines) from FILE, which "
+                      "group and others must not read (chmod 600)")
+    @ma.argument("--ask", action="store_true",
+                 help="ask for the key, password or token (no echo; kept only in this "
+                      "process's environment); also asked when it is missing")
     @line_cell_magic
     def storlet_auth(self, line: str, cell: str | None = None) -> None:
-        """Show the Swift identity in use; the cell form takes `s2aio env` output."""
-        args = ma.parse_argstring(self.storlet_auth, line)
+        """Show the Swift identity in use (never the secret).
+
+        The key, password or token comes from the environment, --env-file or
+        --ask, never from this line or the cell: the notebook and IPython's
+        history keep both. The cell form takes non-secret settings, e.g.
+        ``export ST_AUTH=...`` and ``export ST_USER=...``.
+        """
+        refuse_secret_line(line, "%storlet_auth")
+        try:
+            args = ma.parse_argstring(self.storlet_auth, line)
+        except UsageError:  # argparse quotes the arguments back: they may hold a secret
+            raise StorletMagicError("%storlet_auth takes only --env-file FILE and --ask "
+                                    "(see %storlet_auth?)") from None
         commands.storlet_auth(self._context(), args, cell)

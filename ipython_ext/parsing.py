@@ -19,6 +19,16 @@ PATH_FORM = "path:/<container>/<object>"
 MAX_CONTAINER_NAME = 256
 MAX_OBJECT_NAME = 1024
 _RANGE_RE = re.compile(r"^(?:bytes=)?(\d*)-(\d*)$")
+# A magic's line and a cell are kept in the notebook and in IPython's history:
+# no secret may be written there. Names of options and variables that hold one:
+_SECRET_WORD = r"[\w-]*(?:key|pass|token|secret|credential)[\w-]*"
+_SECRET_OPTION = re.compile(r"(?i)(?:^|\s)-{1,2}%s(?:=|\s|$)" % _SECRET_WORD)
+_SECRET_ASSIGNMENT = re.compile(r"(?i)(?:^|[\s'\"])%s=" % _SECRET_WORD)
+_SECRET_NAME = re.compile(r"(?i)^%s$" % _SECRET_WORD)
+_TOKEN_VALUE = re.compile(r"AUTH_tk[0-9a-f]{16,}|gAAAAA[0-9A-Za-z_\-]{40,}")
+SECRET_HOW = ("set it in the environment that starts Jupyter (e.g. eval \"$(s2aio env)\"), "
+              "or run %storlet_auth --env-file FILE (a chmod 600 file) or "
+              "%storlet_auth --ask (asks without echo; nothing is stored)")
 
 
 class SwiftPath(NamedTuple):
@@ -74,6 +84,26 @@ def local_file(text: str | None, option: str = "--input") -> Path:
             if "/" in text and not path.parent.exists() else ""
         raise StorletMagicError(f"{option}: no such local file {text!r}{hint}")
     return path
+
+
+def refuse_secret_line(line: str, magic: str) -> None:
+    """No key, password or token in a magic's line (never echoed back)."""
+    if _SECRET_OPTION.search(line) or _SECRET_ASSIGNMENT.search(line) or \
+            _TOKEN_VALUE.search(line):
+        raise StorletMagicError(
+            f"{magic} takes no key, password or token: a magic's line is saved in the "
+            f"notebook and in IPython's history. Instead, {SECRET_HOW}")
+
+
+def refuse_secret_settings(changes: Mapping[str, str | None], where: str) -> None:
+    """No secret variable set in a cell (names only in the message, never values)."""
+    names = sorted(name for name, value in changes.items() if value is not None and (
+        _SECRET_NAME.match(name) or _TOKEN_VALUE.search(value)))
+    if names:
+        raise StorletMagicError(
+            f"{where} sets {', '.join(names)}: a cell is saved in the notebook and in "
+            f"IPython's history, so secrets are refused there (delete that line from the "
+            f"cell). Instead, {SECRET_HOW}")
 
 
 def parse_module_class(text: str) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from swiftclient.exceptions import ClientException
 from deploy import api as deploy_api
 from deploy.connection import SettingsError, SwiftSettings, connect, redact, settings_from_env
 from deploy.errors import DeployError
+from swiftproto import redact as redact_patterns
 
 from .errors import StorletMagicError
 from .parsing import SwiftPath, params_to_headers
@@ -97,20 +98,25 @@ def swift_errors(action: str, session: Session | None) -> Iterator[None]:
         raise translate(exc, action, session.settings if session else None) from None
 
 
+def scrub(text: str, settings: SwiftSettings | None) -> str:
+    """``text`` without the settings' secrets, nor a token obtained from auth (v1, v3)."""
+    return redact_patterns(redact(text, settings))
+
+
 def translate(exc: Exception, action: str, settings: SwiftSettings | None) -> StorletMagicError:
     """The one-line, secret-free error for a client, auth or network failure."""
     if isinstance(exc, ClientException):
         hint = _HINTS.get(exc.http_status or 0, "")
-        message = redact(f"{action} failed: {describe_client_error(exc)}{hint}", settings)
+        message = scrub(f"{action} failed: {describe_client_error(exc)}{hint}", settings)
         return StorletMagicError(message, status=exc.http_status,
                                  transaction_id=exc.transaction_id)
     if isinstance(exc, (SettingsError, DeployError)):
-        return StorletMagicError(redact(f"{action} failed: {exc}", settings))
+        return StorletMagicError(scrub(f"{action} failed: {exc}", settings))
     if isinstance(exc, OSError) and exc.filename:  # a local file, not the network
         return StorletMagicError(f"{action} failed: {exc.strerror or exc}: {exc.filename}")
     where = settings.describe() if settings else "Swift"
     return StorletMagicError(
-        redact(f"{action} failed: cannot reach {where}: {type(exc).__name__}", settings))
+        scrub(f"{action} failed: cannot reach {where}: {type(exc).__name__}", settings))
 
 
 # -- headers ----------------------------------------------------------------

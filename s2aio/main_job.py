@@ -5,6 +5,11 @@
 3. seed a ``notebooks`` container with the example notebooks (first run only);
 4. list them with the listing storlet (inside Swift) and print the table;
 5. launch JupyterLab on ``swiftcontents.SwiftContentsManager`` and print its URL.
+
+JupyterLab's token is never on a command line (``ps`` shows those to every
+user): it is written to a 0600 file in Jupyter's runtime dir, which jupyter_server
+reads through ``JUPYTER_TOKEN_FILE``; the URL with the token is printed once, to
+the terminal (JupyterLab's own log shows ``?token=...``).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Mapping
 
 from swiftclient import ClientException
 
@@ -63,15 +69,44 @@ def listing_rows(conn, names: list[str], container: str = CONTAINER) -> list[dic
     return rows
 
 
-def lab_argv(aio: S2AIO, port: int, token: str) -> list[str]:
+def lab_argv(port: int) -> list[str]:
+    """JupyterLab's command line: no secret in it (the token comes from ``lab_env``)."""
     return [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
             f"--port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}",
             "--ServerApp.contents_manager_class=swiftcontents.SwiftContentsManager",
             f"--SwiftContentsManager.container={CONTAINER}",
             # editable installs do not place jupyter_server_config.d files
             "--ServerApp.jpserver_extensions={'swiftcontents': True}",
             *(["--allow-root"] if os.geteuid() == 0 else [])]
+
+
+def lab_env(base: Mapping[str, str], swift_env: Mapping[str, str],
+            token_file: Path) -> dict[str, str]:
+    """JupyterLab's environment: Swift credentials, and the token by file, not by value.
+
+    A ``JUPYTER_TOKEN`` would win over the file and be inherited by every kernel.
+    """
+    env = dict(base, **swift_env)
+    for var in ("OS_AUTH_TOKEN", "OS_STORAGE_URL", "JUPYTER_TOKEN"):
+        env.pop(var, None)
+    env["JUPYTER_TOKEN_FILE"] = str(token_file)
+    return env
+
+
+def write_token_file(token: str, port: int, runtime_dir: Path | None = None) -> Path:
+    """``token`` in a new owner-only file of Jupyter's runtime dir (one per lab port)."""
+    if runtime_dir is None:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime_dir = Path(jupyter_runtime_dir())
+    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = runtime_dir / f"s2aio-lab-{port}.token"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)  # jupyter_server reads the whole file: no newline
+    os.replace(tmp, path)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,12 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_lab:
         return 0
     token = secrets.token_hex(16)
-    env = dict(os.environ, **aio.env("test"))
-    for var in ("OS_AUTH_TOKEN", "OS_STORAGE_URL"):
-        env.pop(var, None)
+    env = lab_env(os.environ, aio.env("test"), write_token_file(token, args.lab_port))
     print(f"\nJupyterLab on Swift: http://127.0.0.1:{args.lab_port}/lab?token={token}\n"
           f"(Ctrl-C stops JupyterLab; `s2aio stop` stops Swift)\n", flush=True)
-    os.execvpe(sys.executable, lab_argv(aio, args.lab_port, token), env)
+    os.execvpe(sys.executable, lab_argv(args.lab_port), env)
     return 0  # not reached
 
 

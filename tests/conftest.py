@@ -2,7 +2,9 @@
 
 Integration tests use the session-wide ``s2aio`` fixture: a real Swift +
 storlets all-in-one started in a temporary data dir on free ports. If it cannot
-start, every test that needs it *fails* with the reason (never skips).
+start, every test that needs it *fails* with the reason (never skips). When the
+session ends, its teardown scans what s2aio and the tests' Jupyter servers wrote
+for tokens and keys (``tests/leakscan.py``); a finding fails the run.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from typing import Iterator
 
 import pytest
 
+from tests import leakscan
+
 REPO = Path(__file__).resolve().parent.parent
 FILES = Path(__file__).resolve().parent / "files"
 
@@ -26,7 +30,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def s2aio() -> Iterator["object"]:
+def s2aio(tmp_path_factory) -> Iterator["object"]:
     """A started s2aio (proxy on a free port, data in a temp dir)."""
     from s2aio import S2AIO
 
@@ -38,7 +42,23 @@ def s2aio() -> Iterator["object"]:
         aio.stop()
         pytest.fail(f"s2aio could not start: {exc}", pytrace=False)
     yield aio
-    aio.stop()
+    try:
+        logs = leakscan.stored_logs(aio)
+    finally:
+        aio.stop()  # also flushes and closes every log
+    check_no_leaks(aio, tmp_path_factory.getbasetemp(), logs)
+
+
+def check_no_leaks(aio, basetemp: Path, logs: dict[str, bytes]) -> None:
+    """Fail the session (a teardown error) if a secret reached a log or state file."""
+    from s2aio.core import USERS
+
+    patterns = leakscan.secret_patterns(aio.state["admin_key"],
+                                        {user: key for _, user, key in USERS.values()})
+    found = leakscan.scan(aio.data_dir, patterns, sorted(basetemp.glob("jupyter*")), logs)
+    if found:
+        pytest.fail("secrets leaked into files the session wrote (or files not private):\n  "
+                    + "\n  ".join(found), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -228,7 +228,7 @@ def _assert_one_clear_line(result, *fragments, secrets=()):
         assert secret not in result.stdout + result.stderr
 
 
-def test_bad_credentials_fail_without_leaking(s2aio, swift_env):
+def test_bad_credentials_fail_without_leaking(s2aio, swift_env, tmp_path):
     wrong_key = f"wrong-{uuid.uuid4().hex}"
     result = run_cli([], {**swift_env, "ST_KEY": wrong_key})
     _assert_one_clear_line(result, "authentication failed (401)", "test:tester",
@@ -242,7 +242,11 @@ def test_bad_credentials_fail_without_leaking(s2aio, swift_env):
     assert verbose.returncode == 1 and "authentication failed (401)" in verbose.stderr
     assert "DEBUG" in verbose.stderr and bad_token[:10] not in verbose.stdout + verbose.stderr
 
-    result = run_cli(["--token", bad_token, "--storage-url", s2aio.storage_url("test")], {})
+    token_file = tmp_path / "token"
+    token_file.write_text(bad_token + "\n")
+    token_file.chmod(0o600)
+    result = run_cli(["--token-file", str(token_file), "--storage-url", s2aio.storage_url("test")],
+                     {})
     _assert_one_clear_line(result, "(401)", secrets=[bad_token])
 
 

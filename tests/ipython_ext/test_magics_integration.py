@@ -1,6 +1,9 @@
 """The magics in a real InteractiveShell against a real s2aio."""
 from __future__ import annotations
 
+import getpass
+import os
+
 import pytest
 from IPython.core.error import UsageError
 
@@ -188,14 +191,33 @@ def test_storlets_table(ip, upper, capsys):
     assert "upper.UpperStorlet" in table._repr_html_()
 
 
-def test_storlet_auth_from_s2aio_env_text(ip, s2aio, monkeypatch, capsys):
+def test_storlet_auth_from_a_private_env_file(ip, s2aio, monkeypatch, tmp_path, capsys):
     for name in ("ST_AUTH", "ST_USER", "ST_KEY"):
         monkeypatch.delenv(name, raising=False)
     env = s2aio.env("test2")
-    text = "".join(f"export {k}='{v}'\n" for k, v in env.items()) + "unset OS_AUTH_TOKEN\n"
-    ip.run_cell_magic("storlet_auth", "", text)
+    env_file = tmp_path / "s2aio.env"  # what `s2aio env --user test2 > FILE` writes
+    env_file.write_text("".join(f"export {k}='{v}'\n" for k, v in env.items())
+                        + "unset OS_AUTH_TOKEN\n")
+    env_file.chmod(0o600)
+    ip.run_line_magic("storlet_auth", f"--env-file {env_file}")
     out = capsys.readouterr().out
     assert "test2:tester2" in out and "AUTH_test2" in out and env["ST_KEY"] not in out
+
+
+def test_storlet_auth_asks_and_keeps_the_key_out_of_history(ip, s2aio, monkeypatch, capsys):
+    env = s2aio.env("test")
+    for name in ("ST_AUTH", "ST_USER", "ST_KEY", "OS_AUTH_TOKEN", "OS_STORAGE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="", stream=None: env["ST_KEY"])
+    cell = f"%%storlet_auth\nexport ST_AUTH={env['ST_AUTH']}\nexport ST_USER={env['ST_USER']}\n"
+    result = ip.run_cell(cell, store_history=True)
+    assert result.success, result.error_in_exec
+    out = capsys.readouterr().out
+    assert "test:tester" in out and "AUTH_test" in out and env["ST_KEY"] not in out
+    assert os.environ["ST_KEY"] == env["ST_KEY"]
+    history = "\n".join(ip.history_manager.input_hist_raw)
+    assert "export ST_USER=test:tester" in history  # the cell is there, the key is not
+    assert env["ST_KEY"] not in history
 
 
 # -- errors -----------------------------------------------------------------------

@@ -47,15 +47,16 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(s2aio, deployed, tmp_path_factory):
-    """``jupyter server`` exactly as the README launches it (plus a fixed token)."""
+    """``jupyter server`` exactly as the README launches it (plus a fixed token, given
+    through the environment: a command line is visible to every user)."""
     port, token = free_port(), secrets.token_hex(16)
     container = f"srv-{uuid.uuid4().hex[:8]}"
     home = tmp_path_factory.mktemp("jupyter")
     env = {**os.environ, **s2aio.env("test"), "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "PYTHONPATH": str(REPO)}
+           "PYTHONPATH": str(REPO), "JUPYTER_TOKEN": token}
     cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
-           "--ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home}",
+           "--ip=127.0.0.1", f"--ServerApp.root_dir={home}",
            "--ServerApp.contents_manager_class=swiftcontents.SwiftContentsManager",
            f"--SwiftContentsManager.container={container}",
            "--ServerApp.jpserver_extensions={'swiftcontents': True}"]
