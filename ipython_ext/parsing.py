@@ -91,8 +91,8 @@ def refuse_secret_line(line: str, magic: str) -> None:
     if _SECRET_OPTION.search(line) or _SECRET_ASSIGNMENT.search(line) or \
             _TOKEN_VALUE.search(line):
         raise StorletMagicError(
-            f"{magic} takes no key, password or token: a magic's line is saved in the "
-            f"notebook and in IPython's history. Instead, {SECRET_HOW}")
+            f"{magic} takes no key, password or token (remove it from the cell: a magic's "
+            f"line is saved in the notebook and in IPython's history). Instead, {SECRET_HOW}")
 
 
 def refuse_secret_settings(changes: Mapping[str, str | None], where: str) -> None:
