@@ -31,6 +31,7 @@ import subprocess
 import time
 
 from storlets.gateway.common.exceptions import StorletRuntimeException, StorletTimeout
+from storlets.gateway.common.stob import FileDescriptorIterator, StorletData
 from storlets.gateway.gateways.container.gateway import StorletGatewayContainer
 from storlets.gateway.gateways.container.runtime import RunTimeSandbox
 
@@ -210,6 +211,49 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         self.logger.info("s2aio: started sandbox for scope %s (pid %d)" % (self.scope, proc.pid))
 
 
+class DeadlineReader(FileDescriptorIterator):
+    """Upstream's reader of a storlet's output, with the whole call bounded.
+
+    Upstream waits up to 10 s per read and, when the storlet goes silent,
+    ends the response without stopping the task, which then runs on. Here
+    every read waits at most until the call's deadline (``storlet_timeout``
+    after it began); past it, or when the storlet goes silent, the task is
+    cancelled (its daemon kills the task process) and the response ends.
+    """
+
+    def __init__(self, fd, deadline, cancel, logger, storlet_id):
+        super().__init__(fd, max(0.0, deadline - time.monotonic()), cancel)
+        self.deadline = deadline
+        self.logger = logger
+        self.storlet_id = storlet_id
+
+    def next(self, size=64 * 1024):
+        self.timeout = self.deadline - time.monotonic()
+        if self.timeout <= 0:
+            self._give_up()
+            raise StopIteration("storlet_timeout")
+        try:
+            return super().next(size)
+        except StopIteration:
+            if self.closed:  # upstream closes when the wait ran out
+                self._give_up()
+            else:  # the storlet's end of output
+                self.close()
+            raise
+
+    __next__ = next
+
+    def _give_up(self) -> None:
+        self.logger.warning("storlet %s exceeded storlet_timeout while streaming; task "
+                            "cancelled" % self.storlet_id)
+        try:
+            self.cancel_func()
+        except StorletRuntimeException:
+            pass  # it ended meanwhile
+        self.cancel_func = None
+        self.close()
+
+
 def _enter_sandbox(group: cgroups.SandboxCgroup | None, identity: tuple[int, int] | None):
     """The child's last steps before it execs bubblewrap: join the sandbox's
     cgroup while still privileged, then become the sandbox user for good."""
@@ -286,8 +330,9 @@ class BwrapStorletGateway(StorletGatewayContainer):
         except UnsafeNameError as exc:
             # Before any path is built; the client sees why.
             raise HTTPBadRequest(body=str(exc).encode("utf-8"))
+        deadline = time.monotonic() + self.storlet_timeout
         try:
-            return super().invocation_flow(sreq)
+            sresp = super().invocation_flow(sreq)
         except StorletTimeout:
             # Upstream has already cancelled the task (its process is killed).
             # A 4xx, not upstream's 500: the proxy relays it with this body
@@ -298,6 +343,11 @@ class BwrapStorletGateway(StorletGatewayContainer):
                 "storlet %s ran longer than the engine's storlet_timeout of %g s and was "
                 "cancelled; send a smaller input or ask the operator for a longer timeout"
                 % (sreq.storlet_id, self.storlet_timeout)).encode("utf-8"))
+        data = sresp.data
+        if data.has_fd and data.cancel is not None:
+            sresp.data = StorletData(data.user_metadata, data_iter=DeadlineReader(
+                data.data_fd, deadline, data.cancel, self.logger, sreq.storlet_id))
+        return sresp
 
     def update_container_from_cache(self, sreq):
         # storlets 18.0.0 refreshes a dependency only when it is missing from

@@ -340,3 +340,23 @@ def test_unsafe_names_set_later_are_refused_before_any_path(aio, hconn, victim):
         reached_the_engine += 1
     assert_serves(hconn)
     assert reached_the_engine == 2  # the copy did carry the unsafe names past upload
+
+
+def test_a_trickling_storlet_is_stopped_at_the_deadline(aio, hconn):
+    """Bytes every second never trip the per-read wait; the whole call is bounded."""
+    before = set(sandbox_tree(aio))
+    start = time.monotonic()
+    try:
+        _, body = hconn.get_object("h", "in", headers={"X-Run-Storlet": STORLET},
+                                   query_string=f"attack=trickle&chunks={TIMEOUT_S * 20}&every=0.5")
+    except Exception as exc:  # an early end of the body is also a clear end
+        body = repr(exc).encode()
+    elapsed = time.monotonic() - start
+    assert elapsed < TIMEOUT_S * 3, elapsed
+    # it streamed (past the engine's wait for the first bytes), then was cut off
+    assert 0 < body.count(b".") < TIMEOUT_S * 20 << 16, body[:100]
+    deadline = time.monotonic() + 3
+    while set(sandbox_tree(aio)) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (set(sandbox_tree(aio)) - before), _busy_sandbox_cpu(aio)
+    assert_serves(hconn)

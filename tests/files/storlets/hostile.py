@@ -18,6 +18,7 @@ LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWPID = 0x20000, 0x10000000, 0x40000000, 0x20000000
 PTRACE_ATTACH = 16
+CHUNK = 1 << 16  # larger than the output file's buffer, so each write is sent
 
 
 def _libc(name, *args):
@@ -182,8 +183,13 @@ class Hostile(object):
         results = {}
         if attack == "spin_after_metadata":
             out_files[0].set_metadata({})
-            out_files[0].write(b"started\n")
+            out_files[0].write(b"s" * CHUNK)  # past the output buffer: really sent
             _spin(float(params["seconds"]))
+        elif attack == "trickle":  # never silent for long, never done
+            out_files[0].set_metadata({})
+            for _ in range(int(params["chunks"])):
+                out_files[0].write(b"." * CHUNK)
+                time.sleep(float(params["every"]))
         else:
             ATTACKS[attack](params, results)
             out_files[0].set_metadata({})
