@@ -149,11 +149,12 @@ def upload_memory(env: dict[str, str], size_mb: int, tmp: Path) -> dict[str, flo
     port, token = free_port(), secrets.token_hex(16)
     container = f"bench-up-{uuid.uuid4().hex[:8]}"
     cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
-           f"--port={port}", "--ip=127.0.0.1", f"--IdentityProvider.token={token}",
+           f"--port={port}", "--ip=127.0.0.1",
            f"--ServerApp.root_dir={tmp}",
            "--ServerApp.contents_manager_class=swiftcontents.SwiftContentsManager",
            f"--SwiftContentsManager.container={container}"]
-    server_env = {**os.environ, **env, "PYTHONPATH": str(REPO),
+    # The token goes through the environment, never the command line (ps shows it).
+    server_env = {**os.environ, **env, "PYTHONPATH": str(REPO), "JUPYTER_TOKEN": token,
                   "JUPYTER_CONFIG_DIR": str(tmp / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp / "rt")}
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen(cmd, env=server_env, stdout=log, stderr=subprocess.STDOUT)

@@ -239,6 +239,25 @@ def _busy_sandbox_cpu(aio) -> list[tuple[int, str]]:
     return busy
 
 
+def assert_task_gone(aio, before: set[int]) -> None:
+    """No sandbox process newer than ``before`` is left (the task was killed)."""
+    deadline = time.monotonic() + 3
+    while set(sandbox_tree(aio)) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (set(sandbox_tree(aio)) - before), _busy_sandbox_cpu(aio)
+
+
+def streamed(conn, query: str) -> tuple[bytes, float]:
+    """The body (or the error that cut it short) and how long the call took."""
+    start = time.monotonic()
+    try:
+        _, body = conn.get_object("h", "in", headers={"X-Run-Storlet": STORLET},
+                                  query_string=query)
+    except Exception as exc:  # an early end of the body is also a clear end
+        body = repr(exc).encode()
+    return body, time.monotonic() - start
+
+
 def test_timeout_cancels_and_kills_the_task(aio, hconn):
     before = set(sandbox_tree(aio))
     start = time.monotonic()
@@ -248,31 +267,16 @@ def test_timeout_cancels_and_kills_the_task(aio, hconn):
     assert err.value.http_status == 422, err.value
     assert b"storlet_timeout" in (err.value.http_response_content or b"")
     assert elapsed < TIMEOUT_S * 3, elapsed
-    # The task process is gone: no new sandbox process is left burning CPU.
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        left = set(sandbox_tree(aio)) - before
-        if not left:
-            break
-        time.sleep(0.1)
-    assert not (set(sandbox_tree(aio)) - before), _busy_sandbox_cpu(aio)
+    assert_task_gone(aio, before)
     assert_serves(hconn)
 
 
 def test_timeout_after_the_first_bytes_kills_the_task(aio, hconn):
     before = set(sandbox_tree(aio))
-    start = time.monotonic()
-    try:
-        _, body = hconn.get_object("h", "in", headers={"X-Run-Storlet": STORLET},
-                                   query_string=f"attack=spin_after_metadata&seconds={TIMEOUT_S * 10}")
-    except Exception as exc:  # a truncated body is also a clear end
-        body = repr(exc).encode()
-    assert time.monotonic() - start < TIMEOUT_S * 3
+    body, elapsed = streamed(hconn, f"attack=spin_after_metadata&seconds={TIMEOUT_S * 10}")
+    assert elapsed < TIMEOUT_S * 3, elapsed
     assert b'"attack"' not in body  # the storlet never finished
-    deadline = time.monotonic() + 3
-    while set(sandbox_tree(aio)) - before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not (set(sandbox_tree(aio)) - before), _busy_sandbox_cpu(aio)
+    assert_task_gone(aio, before)
     assert_serves(hconn)
 
 
@@ -345,18 +349,9 @@ def test_unsafe_names_set_later_are_refused_before_any_path(aio, hconn, victim):
 def test_a_trickling_storlet_is_stopped_at_the_deadline(aio, hconn):
     """Bytes every second never trip the per-read wait; the whole call is bounded."""
     before = set(sandbox_tree(aio))
-    start = time.monotonic()
-    try:
-        _, body = hconn.get_object("h", "in", headers={"X-Run-Storlet": STORLET},
-                                   query_string=f"attack=trickle&chunks={TIMEOUT_S * 20}&every=0.5")
-    except Exception as exc:  # an early end of the body is also a clear end
-        body = repr(exc).encode()
-    elapsed = time.monotonic() - start
+    body, elapsed = streamed(hconn, f"attack=trickle&chunks={TIMEOUT_S * 20}&every=0.5")
     assert elapsed < TIMEOUT_S * 3, elapsed
     # it streamed (past the engine's wait for the first bytes), then was cut off
     assert 0 < body.count(b".") < TIMEOUT_S * 20 << 16, body[:100]
-    deadline = time.monotonic() + 3
-    while set(sandbox_tree(aio)) - before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not (set(sandbox_tree(aio)) - before), _busy_sandbox_cpu(aio)
+    assert_task_gone(aio, before)
     assert_serves(hconn)
