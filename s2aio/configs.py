@@ -47,6 +47,7 @@ class GatewaySettings:
     open_files: int = 1024
     file_size_mb: int = 256
     tmp_size_mb: int = 64
+    landlock: str = "auto"  # on | off | auto (on where the kernel has Landlock)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +185,7 @@ sandbox_processes = {gateway.processes}
 sandbox_open_files = {gateway.open_files}
 sandbox_file_size_mb = {gateway.file_size_mb}
 sandbox_tmp_size_mb = {gateway.tmp_size_mb}
+sandbox_landlock = {gateway.landlock}
 s2aio_seccomp_filter = {layout.seccomp_filter}
 restart_linux_container_timeout = 10
 storlet_daemon_thread_pool_size = 5

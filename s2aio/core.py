@@ -225,6 +225,22 @@ class S2AIO:
             os.chown(path, 0, gid)
             os.chmod(path, 0o750 if path == lay.native else 0o710)
 
+    def _landlock(self) -> str:
+        """"on" or "off" for the gateway config; "on" fails here, not at the first call."""
+        from .confine import abi_version
+
+        wanted = self.gateway.landlock
+        if wanted == "off":
+            return "off"
+        if abi_version() >= 1:
+            return "on"
+        if wanted == "on":
+            raise S2AIOError("landlock = on, but this kernel has no Landlock (Linux >= 5.13 "
+                             "with landlock among its LSMs)")
+        log.warning("this kernel has no Landlock: storlets sandboxes can write regular files "
+                    "into their pipe dir")
+        return "off"
+
     def _build_seccomp_filter(self) -> None:
         profile = Path(__file__).resolve().parent / "seccomp_profile.py"
         done = subprocess.run([SANDBOX_PYTHON, "-I", str(profile),
@@ -269,7 +285,8 @@ class S2AIO:
     def _write_configs(self, sandbox_user: str) -> None:
         lay, ports = self.layout, self.ports
         users = configs.Users(admin_key=self.state["admin_key"])
-        gateway = dataclasses.replace(self.gateway, sandbox_user=sandbox_user)
+        gateway = dataclasses.replace(self.gateway, sandbox_user=sandbox_user,
+                                      landlock=self._landlock())
         files = {
             lay.swift_conf: configs.swift_conf(),
             lay.server_conf("proxy"): configs.proxy_conf(lay, ports, users,

@@ -39,7 +39,8 @@ from swiftproto import UnsafeNameError, check_engine_name
 
 from . import cgroups
 from .procs import pid_is_alive, process_start_time
-from .sandbox import (PRLIMIT, SANDBOX_PYTHON, Limits, SandboxConfigError, bwrap_argv)
+from .sandbox import (PRLIMIT, SANDBOX_PYTHON, Limits, SandboxConfigError, bwrap_argv,
+                      confine_argv)
 
 # One restart at a time per sandbox: concurrent first calls (green threads of
 # one server) would otherwise each start a sandbox and orphan all but one.
@@ -167,7 +168,9 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
             sandbox_pipe_dir=self.paths.sandbox_pipe_dir,
             sandbox_storlet_dir=self.paths.sandbox_storlet_base_dir,
             seccomp_fd=seccomp_fd, limits=limits)
-        return argv + limits.prlimit_argv() + [
+        landlock = self.gateway_conf.get("sandbox_landlock", "on").strip().lower()
+        confine = confine_argv() if landlock in ("on", "true", "yes") else []
+        return argv + limits.prlimit_argv() + confine + [
             SANDBOX_PYTHON, "-m", "storlets.agent.daemon_factory",
             self.paths.sandbox_factory_pipe, self.storlet_daemon_factory_debug_level,
             self._get_container_name(container_image_name)]

@@ -20,6 +20,9 @@ from pathlib import Path
 from .errors import S2AIOError
 
 
+CONFINE_NAME = "s2aio_confine.py"
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "s2aio"
@@ -72,6 +75,8 @@ def prepare_native(native: Path) -> None:
     lib = native / "libsbus.so"
     if not lib.exists():
         shutil.copy2(libsbus_path(), lib)
+    # The sandbox's last step before the engine; refreshed on every start.
+    shutil.copy2(Path(__file__).with_name("confine.py"), native / CONFINE_NAME)
     target = native / "python" / "storlets"
     if not target.exists():
         src = Path(storlets.__file__).parent

@@ -14,7 +14,9 @@ tests):
 - the seccomp filter of ``seccomp_profile`` (``--seccomp FD``);
 - rlimits set by ``prlimit`` before the daemon factory starts, soft = hard so
   nothing inside can raise them: address space, processes/threads, open
-  files, file size, core dumps;
+  files, file size, core dumps (and a memory + pids cgroup, see ``cgroups``);
+- a Landlock ruleset (``confine``): in the pipe dir only sockets can be made,
+  so a storlet cannot fill the host's disk through it;
 - new pid, ipc, uts, net and cgroup namespaces: no network at all;
 - a read-only root made of the host's ``/usr`` and a few files of ``/etc``
   (not ``/etc/shadow`` nor anything else of the host); writable: only the
@@ -28,6 +30,7 @@ import os
 SANDBOX_PYTHON = "/usr/bin/python3"
 SANDBOX_NATIVE = "/usr/local/lib/storlets"
 PRLIMIT = "/usr/bin/prlimit"
+CONFINE = f"{SANDBOX_NATIVE}/s2aio_confine.py"
 HOST_RO_DIRS = ("/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/share")
 # What Python and libc read from /etc; the rest of the host's /etc stays out.
 HOST_RO_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
@@ -83,6 +86,11 @@ class Limits:
         return [PRLIMIT, f"--as={self.memory_mb * MIB}", f"--nproc={self.processes}",
                 f"--nofile={self.open_files}", f"--fsize={self.file_size_mb * MIB}",
                 "--core=0", "--"]
+
+
+def confine_argv() -> list[str]:
+    """The Landlock step (``s2aio/confine.py``) that runs right before the engine."""
+    return [SANDBOX_PYTHON, "-I", "-S", CONFINE]
 
 
 def bwrap_argv(*, pipe_dir: str, storlet_dir: str, native_dir: str, log_socket: str,

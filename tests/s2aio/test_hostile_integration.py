@@ -164,6 +164,17 @@ def test_writes_only_its_own_dirs(aio, hconn):
     assert_serves(hconn)
 
 
+def test_only_sockets_can_be_made_in_the_host_pipe_dir(aio, hconn):
+    """The pipe dir is on the host's disk: no files, dirs, links or FIFOs there."""
+    assert_all_failed(attack(hconn, "pipe_dir"))
+    pipe_dir = aio.layout.sandbox_root("object") / "pipes" / "test"
+    assert {p.name for p in pipe_dir.iterdir()} & {"junk", "junkdir", "link", "fifo"} == set()
+    assert (pipe_dir / "factory_pipe").exists()
+    # its private /tmp stays usable
+    assert attack(hconn, "tmp_works")["tmp"].startswith("ok")
+    assert_serves(hconn)
+
+
 def test_cannot_see_swift_data_or_other_scopes(aio, hconn):
     other_scope = aio.layout.sandbox_root("object") / "pipes" / "test2"
     paths = [str(aio.layout.devices), str(aio.data_dir), str(aio.layout.etc),

@@ -152,3 +152,32 @@ def test_missing_tools_say_how_to_install(tmp_path, monkeypatch):
         with pytest.raises(S2AIOError, match=f"apt-get install -y {package}"):
             S2AIO(tmp_path / "d").start()
     assert not (tmp_path / "d").exists()  # nothing created, nothing started
+
+
+def test_confine_step_runs_before_the_engine_and_refuses_regular_files(tmp_path):
+    """confine.py restricts itself, then execs: only sockets beneath the allowed dir."""
+    from s2aio import confine
+
+    assert confine.handled_writes(1) & confine.MAKE_REG
+    assert not confine.ALLOWED["/mnt/channels"] & confine.MAKE_REG
+    script = Path(confine.__file__)
+    sock_dir = tmp_path / "channels"
+    sock_dir.mkdir()
+    probe = (
+        "import os, socket, sys\n"
+        f"sys.path.insert(0, {str(script.parent)!r})\n"
+        "import confine\n"
+        f"confine.confine({{{str(sock_dir)!r}: confine.MAKE_SOCK | confine.REMOVE_FILE}})\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        f"s.bind({str(sock_dir / 'sock')!r})\n"
+        "try:\n"
+        f"    open({str(sock_dir / 'file')!r}, 'w')\n"
+        "    print('file made')\n"
+        "except PermissionError:\n"
+        "    print('file refused')\n"
+    )
+    done = subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", probe],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "file refused"
+    assert (sock_dir / "sock").exists() and not (sock_dir / "file").exists()

@@ -140,6 +140,12 @@ ATTACKS = {
         _try(r, "write_etc", lambda: _write("/etc/" + p["victim"]))],
     "write_outside": lambda p, r: [
         _try(r, path, lambda path=path: _write(path)) for path in p["paths"].split(",")],
+    "pipe_dir": lambda p, r: [
+        _try(r, "file", lambda: _write("/mnt/channels/junk")),
+        _try(r, "dir", lambda: os.mkdir("/mnt/channels/junkdir")),
+        _try(r, "symlink", lambda: os.symlink("/etc/passwd", "/mnt/channels/link")),
+        _try(r, "fifo", lambda: os.mkfifo("/mnt/channels/fifo"))],
+    "tmp_works": lambda p, r: _try(r, "tmp", lambda: _write("/tmp/scratch")),
     "read_paths": lambda p, r: [
         _try(r, path, lambda path=path: os.listdir(path) if os.path.isdir(path)
              else open(path, "rb").read(16)) for path in p["paths"].split(",")],
