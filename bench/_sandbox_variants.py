@@ -2,7 +2,7 @@
 
 Loaded by the Swift servers of a benchmark's own s2aio (``gateway_class``);
 never used by the product. ``unfiltered`` is the hardened sandbox without its
-seccomp filter and rlimits (what the 10% budget is about); ``before`` is the
+seccomp filter, Landlock ruleset, rlimits and cgroup (what the 10% budget is about); ``before`` is the
 sandbox as it was before hardening: bubblewrap started by root with no user
 namespace, no capability drop, no filter, no limits, the host's whole /etc.
 """
@@ -32,10 +32,23 @@ def _without_prlimit(argv: list[str]) -> list[str]:
     return argv[:start] + argv[end + 1:]
 
 
+def _without_confine(argv: list[str]) -> list[str]:
+    from s2aio.sandbox import confine_argv
+
+    step = confine_argv()
+    for i in range(len(argv) - len(step) + 1):
+        if argv[i:i + len(step)] == step:
+            return argv[:i] + argv[i + len(step):]
+    return argv
+
+
 class UnfilteredSandbox(BwrapRunTimeSandbox):
+    def _cgroup(self, limits):
+        return None
+
     def sandbox_command(self, seccomp_fd, limits, container_image_name):
         argv = super().sandbox_command(seccomp_fd, limits, container_image_name)
-        return _without_prlimit(_without(argv, "--seccomp", 1))
+        return _without_confine(_without_prlimit(_without(argv, "--seccomp", 1)))
 
 
 class BeforeSandbox(UnfilteredSandbox):

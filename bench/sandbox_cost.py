@@ -4,7 +4,8 @@ Three s2aio instances run at once, the same identity storlet in each:
 
 - ``hardened``: the product (unprivileged user in a user namespace, no
   capabilities, seccomp filter, rlimits, curated read-only root);
-- ``unfiltered``: the same without the seccomp filter and the rlimits;
+- ``unfiltered``: the same without the seccomp filter, the Landlock ruleset, the
+  rlimits and the cgroup;
 - ``before``: the sandbox as it was before hardening (root, no user
   namespace, no capability drop, no filter, no limits).
 
