@@ -13,11 +13,7 @@ from typing import Callable, Iterator
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-STORLET_HEADERS = {
-    "X-Object-Meta-Storlet-Language": "python",
-    "X-Object-Meta-Storlet-Interface-Version": "1.0",
-    "X-Object-Meta-Storlet-Object-Metadata": "no",
-}
+from swiftproto import storlet_object_headers  # noqa: E402  (after the path insert)
 
 
 def free_port() -> int:
@@ -40,8 +36,8 @@ def fresh_s2aio() -> Iterator["object"]:
 
 def put_identity(conn) -> str:
     source = (REPO / "storlets_apps" / "identity.py").read_bytes()
-    conn.put_object("storlet", "identity.py", source, headers=dict(
-        STORLET_HEADERS, **{"X-Object-Meta-Storlet-Main": "identity.IdentityStorlet"}))
+    conn.put_object("storlet", "identity.py", source,
+                    headers=storlet_object_headers("identity.IdentityStorlet"))
     return "identity.py"
 
 

@@ -59,8 +59,8 @@ def make_managers(env: dict[str, str], tmp: Path) -> dict[str, Any]:
     from jupyter_server.services.contents.filemanager import AsyncFileContentsManager
     from s3contents import S3ContentsManager
 
-    from deploy.connection import connect, settings_from_env
     from swiftcontents import SwiftContentsManager
+    from swiftproto import connect, settings_from_env
 
     settings = settings_from_env(env)
     conn = connect(settings)
@@ -207,7 +207,7 @@ def start_s2aio(tmp: Path) -> tuple[Any, dict[str, str]]:
 
 def deploy_storlets(env: dict[str, str]) -> None:
     from deploy.api import deploy
-    from deploy.connection import connect, settings_from_env
+    from swiftproto import connect, settings_from_env
 
     conn = connect(settings_from_env(env))
     try:

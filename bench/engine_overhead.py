@@ -9,6 +9,7 @@ import argparse
 import os
 
 from _common import fresh_s2aio, median_ms, put_identity, timed
+from swiftproto import run_headers  # noqa: E402  (_common puts the repository on sys.path)
 
 SIZES = {"100 KB": 100 * 1024, "10 MB": 10 * 1024 * 1024}
 
@@ -23,8 +24,8 @@ def main() -> None:
         conn.put_container("bench")
         ways = {
             "plain GET": {},
-            "identity, object server": {"X-Run-Storlet": storlet},
-            "identity, proxy": {"X-Run-Storlet": storlet, "X-Storlet-Run-On-Proxy": ""},
+            "identity, object server": run_headers(storlet),
+            "identity, proxy": run_headers(storlet, on_proxy=True),
         }
         print(f"engine_overhead: {args.rounds} rounds, medians")
         print(f"{'object':8} {'way':26} {'median':>10} {'vs plain':>9}")

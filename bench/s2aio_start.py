@@ -10,6 +10,7 @@ import statistics
 import time
 
 from _common import fresh_s2aio, put_identity
+from swiftproto import run_headers  # noqa: E402  (_common puts the repository on sys.path)
 
 
 def one_run() -> tuple[float, float]:
@@ -21,7 +22,7 @@ def one_run() -> tuple[float, float]:
         conn.put_container("bench")
         conn.put_object("bench", "o", b"hello")
         storlet = put_identity(conn)
-        _, body = conn.get_object("bench", "o", headers={"X-Run-Storlet": storlet})
+        _, body = conn.get_object("bench", "o", headers=run_headers(storlet))
         assert body == b"hello"
         first_result = time.perf_counter() - first
         conn.close()

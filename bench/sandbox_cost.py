@@ -23,6 +23,7 @@ import tempfile
 import time
 
 from _common import free_port, median_ms, put_identity, timed
+from swiftproto import run_headers  # noqa: E402  (_common puts the repository on sys.path)
 
 VARIANTS = {
     "hardened": None,
@@ -72,12 +73,12 @@ def main() -> None:
             put_identity(conn)
             conn.put_container("bench")
             conn.put_object("bench", "obj", payload)
-            conn.get_object("bench", "obj", headers={"X-Run-Storlet": "identity.py"})
+            conn.get_object("bench", "obj", headers=run_headers("identity.py"))
             conns[name] = conn
 
         def call(name: str) -> None:
             _, body = conns[name].get_object("bench", "obj",
-                                             headers={"X-Run-Storlet": "identity.py"})
+                                             headers=run_headers("identity.py"))
             assert body == payload
 
         starts: dict[str, list[float]] = {name: [] for name in aios}

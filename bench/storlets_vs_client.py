@@ -30,9 +30,9 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fresh_s2aio, median_ms, timed  # noqa: E402
+from swiftproto import listing_calls, run_headers  # noqa: E402
 
 SIZES = {"100KB": 100_000, "1MB": 1_000_000, "5MB": 5_000_000}
-PROXY = {"X-Storlet-Run-On-Proxy": ""}
 
 
 def make_notebook(size: int, seed: int) -> dict:
@@ -161,10 +161,11 @@ def bench_size(conn, container: str, label: str, size: int, repeat: int,
     conn.put_object(container, f"{label}.ckpt", checkpoint)
     name, got = f"{label}.ipynb", {}
 
-    def storlet(storlet_name, headers=None, query=None, key=None):
+    def storlet(storlet_name, params=None, extra=(), key=None):
+        headers = run_headers(storlet_name, params, extra=extra, on_proxy=bool(extra))
+
         def call():
-            _, body = conn.get_object(container, name, query_string=query,
-                                      headers={"X-Run-Storlet": storlet_name, **(headers or {})})
+            _, body = conn.get_object(container, name, headers=headers)
             got[key or storlet_name] = len(body)
         return call
 
@@ -182,17 +183,17 @@ def bench_size(conn, container: str, label: str, size: int, repeat: int,
         nbdime.diff_notebooks(nbformat.reads(a.decode(), as_version=4),
                               nbformat.reads(b.decode(), as_version=4))
 
-    extra = {**PROXY, "X-Storlet-Extra-Resources": f"/{container}/{label}.ckpt"}
+    extra = [(container, f"{label}.ckpt")]
     # The diff's baseline is identity on the proxy over the same two inputs.
     t = interleaved({
         "identity": storlet("identity.py"),
-        "identity-proxy": storlet("identity.py", extra, key="idp"),
-        "validate": storlet("nbvalidate.py", query="mode=report"),
+        "identity-proxy": storlet("identity.py", extra=extra, key="idp"),
+        "validate": storlet("nbvalidate.py", {"mode": "report"}),
         "client-validate": client_validate,
-        "diff": storlet("nbdiff.py", extra),
+        "diff": storlet("nbdiff.py", extra=extra),
         "client-diff": client_diff,
     }, repeat)
-    peak = PeakRss(data_dir).measure(storlet("nbvalidate.py", query="mode=report"))
+    peak = PeakRss(data_dir).measure(storlet("nbvalidate.py", {"mode": "report"}))
     bound = 4 * len(data) / 1e6 + 50
     return [
         f"{label:>6} ({len(data) / 1e6:.2f} MB)",
@@ -213,23 +214,17 @@ def bench_size(conn, container: str, label: str, size: int, repeat: int,
 
 
 def bench_listing(conn, container: str, count: int, repeat: int) -> list[str]:
-    from storlets_apps.nblisting import batches
-
     names = []
     for i in range(count):
         names.append(f"many/nb-{i:04d}.ipynb")
         conn.put_object(container, names[-1], json.dumps(make_notebook(100_000, i)).encode())
     got = {}
+    calls = listing_calls(container, names, names, metadata_bytes=0)
 
     def storlet_listing():
         total, entries = 0, 0
-        for group in batches([f"/{container}/{n}" for n in names], names=names,
-                             metadata_bytes=0):
-            short = [g.split("/", 2)[2] for g in group]
-            _, body = conn.get_object(container, short[0], headers={
-                **PROXY, "X-Run-Storlet": "nblisting.py",
-                "X-Storlet-Extra-Resources": ",".join(group[1:]),
-                "X-Storlet-Parameter-1": "names:" + json.dumps(short)})
+        for call in calls:
+            _, body = conn.get_object(container, call.obj, headers=call.headers)
             total += len(body)
             entries += len(json.loads(body))
         assert entries == count
@@ -243,8 +238,7 @@ def bench_listing(conn, container: str, count: int, repeat: int) -> list[str]:
             client_listing_entry(body)
         got["client"] = total
 
-    sizes = "/".join(str(len(g)) for g in batches(
-        [f"/{container}/{n}" for n in names], names=names, metadata_bytes=0)[:2])
+    sizes = "/".join(str(len(call.indexes)) for call in calls[:2])
     s = median_of(storlet_listing, repeat)
     c = median_of(client_listing, repeat)
     return [f"listing of {count} notebooks (~100 KB each, batches of {sizes}):",

@@ -11,7 +11,7 @@ Public surface::
 Errors::
 
     DeployError      every failure of this package (one clear line, no secrets)
-    connection.SettingsError   missing/inconsistent auth settings (shared module)
+    swiftproto.SettingsError   missing/inconsistent auth settings (shared module)
 """
 from __future__ import annotations
 

@@ -20,6 +20,8 @@ from typing import Callable, Iterable, Sequence
 
 import swiftclient
 
+from swiftproto import run_headers
+
 from .discover import find_storlets, storlet_classes
 from .errors import DeployError
 from .objects import (Containers, DesiredObject, body_for_upload, differences, md5_hex, plan,
@@ -183,9 +185,9 @@ def check(conn: swiftclient.Connection, source_dir: Path | str | None = None, *,
 
 def _warm_one(conn, container: str, obj_name: str, storlet: str) -> float:
     started = time.monotonic()
-    for extra in ({}, {"X-Storlet-Run-On-Proxy": ""}):
+    for on_proxy in (False, True):
         with swift_errors(conn, f"warming {storlet}"):
-            conn.get_object(container, obj_name, headers={"X-Run-Storlet": storlet, **extra})
+            conn.get_object(container, obj_name, headers=run_headers(storlet, on_proxy=on_proxy))
     return time.monotonic() - started
 
 

@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
+from swiftproto.connection import (SECRET_VARIABLES, SettingsError, SwiftSettings, connect,
+                                   read_secret_file, settings_from_env, validate)
+
 from . import api
-from .connection import (SECRET_VARIABLES, SettingsError, SwiftSettings, connect,
-                         read_secret_file, settings_from_env, validate)
 from .errors import DeployError
 from .objects import Containers
 

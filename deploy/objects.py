@@ -10,10 +10,11 @@ import hashlib
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from swiftproto import (UnsafeNameError, check_engine_name, dependency_object_headers,
+                        storlet_object_headers)
+
 from .dependencies import Dependency, build_dependency
 from .discover import StorletSpec
-from swiftproto import UnsafeNameError, check_engine_name
-
 from .errors import DeployError
 
 __all__ = ["Containers", "DesiredObject", "storlet_headers", "dependency_headers",
@@ -97,15 +98,8 @@ def dependency_digest(etags: Mapping[str, str]) -> str:
 
 def storlet_headers(main_class: str, dependencies: Mapping[str, str]) -> dict[str, str]:
     """Headers of a Python storlet object; ``dependencies`` maps name -> MD5."""
-    headers = {
-        "X-Object-Meta-Storlet-Language": "python",
-        "X-Object-Meta-Storlet-Language-Version": "3",
-        "X-Object-Meta-Storlet-Interface-Version": "1.0",
-        "X-Object-Meta-Storlet-Object-Metadata": "no",
-        "X-Object-Meta-Storlet-Main": main_class,
-    }
+    headers = storlet_object_headers(main_class, dependencies)
     if dependencies:
-        headers["X-Object-Meta-Storlet-Dependency"] = ",".join(sorted(dependencies))
         headers["X-Object-Meta-Deploy-Dependency-Digest"] = dependency_digest(dependencies)
     return headers
 
@@ -116,11 +110,8 @@ def storlet_object(container: str, name: str, source: bytes,
 
 
 def dependency_headers(dep: Dependency) -> dict[str, str]:
-    headers = {"X-Object-Meta-Storlet-Dependency-Version":
-               md5_hex(dep.data)[:DEPENDENCY_VERSION_LENGTH]}
-    if dep.permissions:
-        headers["X-Object-Meta-Storlet-Dependency-Permissions"] = dep.permissions
-    return headers
+    return dependency_object_headers(md5_hex(dep.data)[:DEPENDENCY_VERSION_LENGTH],
+                                     dep.permissions)
 
 
 def _collect_dependencies(storlets: Iterable[StorletSpec]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 Every python-swiftclient failure leaves this module as a ``DeployError`` with one
 clear line: connection refused, 401, 403, 404 account, or the status and the
-server's own message. Keys and tokens are redacted from all of them.
+server's own message with the transaction id (``swiftproto.describe``). Keys
+and tokens are redacted from all of them.
 """
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ from typing import Iterator, Mapping
 import swiftclient
 from requests.exceptions import RequestException, Timeout
 
-from .connection import SwiftSettings, redact
+from swiftproto import describe_client_error, redact
+
 from .errors import DeployError
 
 __all__ = ["swift_errors", "head_object", "storage_url", "describe_target"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
-
-BODY_EXCERPT = 200
 
 
 def _preauth(conn: swiftclient.Connection) -> tuple[str | None, str | None]:
@@ -32,9 +32,7 @@ def _preauth(conn: swiftclient.Connection) -> tuple[str | None, str | None]:
 
 def _redact_all(text: str, conn: swiftclient.Connection) -> str:
     # The current token and the one given up front may differ: hide both.
-    for token in (conn.token, _preauth(conn)[1]):
-        text = redact(text, SwiftSettings(mode="token", key=conn.key or None, token=token or None))
-    return text
+    return redact(text, secrets=(conn.key, conn.token, _preauth(conn)[1]))
 
 
 def _url(conn: swiftclient.Connection) -> str | None:
@@ -63,13 +61,9 @@ def _client_message(exc: swiftclient.ClientException, conn: swiftclient.Connecti
     if status in (404, 410) and where.rstrip("/").count("/") <= 2:
         return (f"account not found ({status}) at {_url(conn)}: check the storage URL "
                 "or project")
-    body = exc.http_response_content
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    detail = f": {body.strip()[:BODY_EXCERPT]}" if body and body.strip() else ""
     if status is None:
         return f"Swift request failed while {action}: {exc.msg}"
-    return f"Swift answered {status} {exc.http_reason or ''} while {action} ({where}){detail}"
+    return f"Swift answered {describe_client_error(exc)} while {action} ({where})"
 
 
 def _network_message(exc: Exception, conn: swiftclient.Connection, action: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import keyword
 import re
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
@@ -41,8 +40,21 @@ class SwiftPath(NamedTuple):
         return f"/{self.container}/{self.obj}"
 
 
+def unquote_token(text: str) -> str:
+    """``text`` without one pair of surrounding quotes.
+
+    IPython splits a magic's line at spaces but keeps the quotes that group
+    words (``'path:/c/b c.ipynb'``): they are the only way to name an object
+    or give a value with a space.
+    """
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 def parse_swift_path(text: str | None, option: str = "--input") -> SwiftPath:
     """``path:/container/object`` -> ``SwiftPath``."""
+    text = unquote_token(text) if text else text
     if not text:
         raise StorletMagicError(f"{option} is required: add {option} {PATH_FORM}")
     if not text.startswith(PATH_PREFIX):
@@ -166,7 +178,7 @@ def params_from_namespace(namespace: Mapping[str, Any], name: str) -> dict[str, 
 def parse_param_pairs(pairs: Iterable[str] | None) -> dict[str, str]:
     """``--param key=value`` (repeatable) -> dict."""
     params: dict[str, str] = {}
-    for pair in pairs or ():
+    for pair in map(unquote_token, pairs or ()):
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise StorletMagicError(f"--param takes key=value, got {pair!r}")
@@ -186,16 +198,6 @@ def check_params(params: Mapping[str, Any]) -> dict[str, str]:
             raise StorletMagicError(f"parameter {key!r}: values cannot contain newlines")
         checked[key] = text
     return checked
-
-
-def params_to_headers(params: Mapping[str, str]) -> dict[str, str]:
-    """Storlet parameters as ``X-Storlet-Parameter-N: key:value`` headers.
-
-    The middleware URL-unquotes each header, so quoting keeps ``%`` and
-    non-ASCII values intact.
-    """
-    return {f"X-Storlet-Parameter-{i}": quote(f"{key}:{value}", safe=":/=,. ")
-            for i, (key, value) in enumerate(params.items(), start=1)}
 
 
 def parse_range(text: str | None) -> str | None:

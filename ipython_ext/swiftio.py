@@ -1,9 +1,10 @@
 """Swift calls of the magics: one function per request, errors translated once.
 
-Connections come from ``deploy.connection`` (the project's one place for
-auth); every ``swiftclient.ClientException`` (and auth or network failure)
-becomes a one-line ``StorletMagicError`` with status and transaction id, with
-secrets redacted, in ``swift_errors``.
+Connections, storlet headers and the description of a Swift error come from
+``swiftproto`` (the project's one place for them); every
+``swiftclient.ClientException`` (and auth or network failure) becomes a one-line
+``StorletMagicError`` with status and transaction id, with secrets redacted, in
+``swift_errors``.
 """
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ import swiftclient
 from swiftclient.exceptions import ClientException
 
 from deploy import api as deploy_api
-from deploy.connection import SettingsError, SwiftSettings, connect, redact, settings_from_env
 from deploy.errors import DeployError
-from swiftproto import redact as redact_patterns
+from swiftproto import (SettingsError, SwiftSettings, connect, dependency_object_headers,
+                        describe_client_error, redact, settings_from_env)
 
 from .errors import StorletMagicError
-from .parsing import SwiftPath, params_to_headers
+from .parsing import SwiftPath
 from .progress import ProgressReader, Reporter
 from .render import error_headers
 from .result import StorletResult
@@ -35,7 +36,6 @@ STORLET_CONTAINER = "storlet"
 DEPENDENCY_CONTAINER = "dependency"
 LOG_CONTAINER = "log"
 CHUNK = 64 << 10
-DETAIL_CHARS = 200
 DEPENDENCY_HEADER = "x-object-meta-storlet-dependency"
 
 
@@ -63,21 +63,6 @@ class Session:
             self._conn = None
 
 
-def describe_client_error(exc: ClientException) -> str:
-    status = exc.http_status
-    reason = exc.http_reason or ""
-    detail = exc.http_response_content or b""
-    if isinstance(detail, bytes):
-        detail = detail.decode("utf-8", errors="replace")
-    detail = " ".join(detail.split())
-    if detail.startswith("<html>") or detail == reason:
-        detail = ""  # Swift's generic HTML error pages add nothing to the reason
-    text = f"{status} {reason}".strip() if status else str(exc.msg)
-    if detail:
-        text += f": {detail[:DETAIL_CHARS]}"
-    return text + f" (transaction {exc.transaction_id or 'unknown'})"
-
-
 _TRANSLATED = (ClientException, SettingsError, DeployError, requests.RequestException, OSError)
 _HINTS = {401: " - check your credentials (ST_*/OS_* variables) and access to the storlet",
           403: " - this account may lack the rights (or storlets are not enabled on it)",
@@ -98,50 +83,30 @@ def swift_errors(action: str, session: Session | None) -> Iterator[None]:
         raise translate(exc, action, session.settings if session else None) from None
 
 
-def scrub(text: str, settings: SwiftSettings | None) -> str:
-    """``text`` without the settings' secrets, nor a token obtained from auth (v1, v3)."""
-    return redact_patterns(redact(text, settings))
-
-
 def translate(exc: Exception, action: str, settings: SwiftSettings | None) -> StorletMagicError:
     """The one-line, secret-free error for a client, auth or network failure."""
     if isinstance(exc, ClientException):
         hint = _HINTS.get(exc.http_status or 0, "")
-        message = scrub(f"{action} failed: {describe_client_error(exc)}{hint}", settings)
+        message = redact(f"{action} failed: {describe_client_error(exc)}{hint}", settings)
         return StorletMagicError(message, status=exc.http_status,
                                  transaction_id=exc.transaction_id)
     if isinstance(exc, (SettingsError, DeployError)):
-        return StorletMagicError(scrub(f"{action} failed: {exc}", settings))
+        return StorletMagicError(redact(f"{action} failed: {exc}", settings))
     if isinstance(exc, OSError) and exc.filename:  # a local file, not the network
         return StorletMagicError(f"{action} failed: {exc.strerror or exc}: {exc.filename}")
     where = settings.describe() if settings else "Swift"
     return StorletMagicError(
-        scrub(f"{action} failed: cannot reach {where}: {type(exc).__name__}", settings))
+        redact(f"{action} failed: cannot reach {where}: {type(exc).__name__}", settings))
 
 
 # -- headers ----------------------------------------------------------------
-
-def invocation_headers(storlet: str, params: Mapping[str, str], *,
-                       extra: Sequence[SwiftPath] = (), byte_range: str | None = None,
-                       run_on_proxy: bool = False, generate_log: bool = False) -> dict[str, str]:
-    headers = {"X-Run-Storlet": storlet, **params_to_headers(params)}
-    if extra:
-        headers["X-Storlet-Extra-Resources"] = ",".join(str(p) for p in extra)
-    if byte_range:
-        headers["X-Storlet-Range"] = byte_range
-    if run_on_proxy:
-        headers["X-Storlet-Run-On-Proxy"] = ""
-    if generate_log:
-        headers["X-Storlet-Generate-Log"] = "True"
-    return headers
-
 
 def upload_headers(container: str, name: str) -> dict[str, str]:
     """Headers for ``%%uploadfile``: dependency objects need a version to be accepted."""
     ctype = mimetypes.guess_type(name)[0] or "text/plain"
     headers = {"Content-Type": ctype + ("; charset=utf-8" if ctype.startswith("text/") else "")}
     if container == DEPENDENCY_CONTAINER:
-        headers["X-Object-Meta-Storlet-Dependency-Version"] = "1"
+        headers.update(dependency_object_headers())
     return headers
 
 

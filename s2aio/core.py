@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from swiftproto.protocol import run_headers, storlet_object_headers
+
 from . import cgroups, configs, procs
 from .errors import S2AIOError
 from .layout import LAYOUT_VERSION, Layout, SERVERS
@@ -157,13 +159,13 @@ class S2AIO:
                 "S2AIO_STORAGE_URL": self.storage_url(user), "S2AIO_DIR": str(self.data_dir)}
 
     def settings(self, user: str = "test"):
-        from deploy.connection import SwiftSettings
+        from swiftproto import SwiftSettings
 
         _, name, key = self._credentials(user)
         return SwiftSettings(mode="v1", auth_url=self.auth_url, user=name, key=key)
 
     def connection(self, user: str = "test", **kwargs):
-        from deploy.connection import connect
+        from swiftproto import connect
 
         return connect(self.settings(user), **kwargs)
 
@@ -497,11 +499,7 @@ class S2AIO:
         base = f"{self.proxy_url}/v1/AUTH_admin"
         source = (Path(__file__).parent / "s2aio_probe.py").read_bytes()
         status, _, _ = self._request("PUT", f"{base}/storlet/s2aio_probe.py", {
-            "X-Auth-Token": token,
-            "X-Object-Meta-Storlet-Language": "python",
-            "X-Object-Meta-Storlet-Interface-Version": "1.0",
-            "X-Object-Meta-Storlet-Object-Metadata": "no",
-            "X-Object-Meta-Storlet-Main": "s2aio_probe.ProbeStorlet"}, source)
+            "X-Auth-Token": token, **storlet_object_headers("s2aio_probe.ProbeStorlet")}, source)
         if status // 100 != 2:
             return f"uploading the probe storlet failed: HTTP {status}"
         self._request("PUT", f"{base}/s2aio", {"X-Auth-Token": token})
@@ -509,7 +507,7 @@ class S2AIO:
         if status // 100 != 2:
             return f"uploading the probe object failed: HTTP {status}"
         status, _, body = self._request("GET", f"{base}/s2aio/probe", {
-            "X-Auth-Token": token, "X-Run-Storlet": "s2aio_probe.py"})
+            "X-Auth-Token": token, **run_headers("s2aio_probe.py")})
         if status == 200 and body == b"s2aio-probe-ok:ping":
             return "ok"
         return f"probe storlet answered HTTP {status}: {body[:200]!r}"

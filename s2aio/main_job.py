@@ -14,6 +14,7 @@ the terminal (JupyterLab's own log shows ``?token=...``).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
@@ -22,7 +23,9 @@ from typing import Mapping
 
 from swiftclient import ClientException
 
-from storlets_apps.nblisting import batches, render_markdown
+from storlets_apps.nblisting import render_markdown
+from swiftproto import listing_calls, run_headers
+from swiftproto.batching import STAMPED_METADATA_BYTES
 
 from .core import S2AIO
 from .errors import S2AIOError
@@ -41,8 +44,7 @@ def seed_notebooks(conn, container: str = CONTAINER) -> list[str]:
         name = str(path.relative_to(EXAMPLES))
         if name not in existing:
             conn.put_object(container, name, path.read_bytes(),
-                            headers={"X-Run-Storlet": "nbvalidate.py"},
-                            query_string="mode=stamp",
+                            headers=run_headers("nbvalidate.py", {"mode": "stamp"}),
                             content_type="application/x-ipynb+json")
             existing.add(name)
     return sorted(n for n in existing if n.endswith(".ipynb"))
@@ -50,21 +52,9 @@ def seed_notebooks(conn, container: str = CONTAINER) -> list[str]:
 
 def listing_rows(conn, names: list[str], container: str = CONTAINER) -> list[dict]:
     """Summaries of the notebooks, computed by the listing storlet on the proxy, in batches."""
-    import json
-    from urllib.parse import quote
-
-    paths = [f"/{container}/{quote(n)}" for n in names]
-    by_path = dict(zip(paths, names))
     rows: list[dict] = []
-    # 330: the JSON size of a stamp with a first error (see swiftcontents.storlets)
-    for batch in batches(paths, names=names, metadata_bytes=330):
-        batch_names = [by_path[p] for p in batch]
-        headers = {"X-Run-Storlet": "nblisting.py", "X-Storlet-Run-On-Proxy": "",
-                   "X-Storlet-Parameter-1": "format:json",
-                   "X-Storlet-Parameter-2": "names:" + json.dumps(batch_names)}
-        if len(batch) > 1:
-            headers["X-Storlet-Extra-Resources"] = ",".join(batch[1:])
-        _, body = conn.get_object(container, batch_names[0], headers=headers)
+    for call in listing_calls(container, names, names, metadata_bytes=STAMPED_METADATA_BYTES):
+        _, body = conn.get_object(container, call.obj, headers=call.headers)
         rows.extend(json.loads(body))
     return rows
 

@@ -4,7 +4,8 @@ Inputs: the object of the request plus any extra resources
 (``X-Storlet-Extra-Resources: /c/a.ipynb,/c/b.ipynb``). Run it on the proxy
 (``X-Storlet-Run-On-Proxy``), which is where extra resources are gathered.
 
-Parameters (query string or ``X-Storlet-Parameter-N``):
+Parameters (``X-Storlet-Parameter-N`` headers; a query string reaches the
+storlet as Latin-1, which garbles non-ASCII names):
 
 - ``names``: the display name of each input, in input order, as a JSON list
   (``["a.ipynb", "b.ipynb"]``) or comma-separated. The engine does not tell a
@@ -22,25 +23,11 @@ Parameters (query string or ``X-Storlet-Parameter-N``):
 
 Metadata: ``Nb-Listing-Count``, ``Nb-Listing-Errors``.
 
-Batch size: two limits, whichever is lower.
-
-1. Swift refuses any header line over 8192 bytes (``MAX_HEADER_SIZE``), and
-   ``X-Storlet-Extra-Resources`` is ONE header (so is a ``names`` parameter
-   sent as ``X-Storlet-Parameter-1``): each resource costs
-   ``len("/container/object") + 1`` bytes, URL-quoted.
-2. The storlets engine (18.0) passes the request to the sandbox as ONE SBus
-   message of at most 4096 bytes (``MAX_MSG_LENGTH`` in libsbus): the
-   description of every file descriptor, with each input's user metadata as
-   JSON, plus the parameters (so the ``names`` list too). Past it the storlet
-   daemon crashes and the request gets a 503. Each input costs about 65 bytes,
-   plus the JSON size of its ``X-Object-Meta-*`` values, plus its name in
-   ``names``: about 40 inputs with short names and no user metadata, about 20
-   with ~100 bytes of metadata each (for instance ``Nb-*`` validation stamps).
-
-Callers should send at most ``DEFAULT_BATCH`` (20) inputs per request, or use
-:func:`batches`, which applies both limits. A proxy may also set
-``max_extra_resources``. Send ``names`` URL-quoted if they are not ASCII
-(the engine unquotes parameter headers).
+Batch size: Swift's 8 KiB header lines and the engine's 4 KiB SBus message
+(which carries every input's metadata and the ``names`` list) bound how many
+inputs one call may take: about 20 with validation stamps. Callers split their
+notebooks with ``swiftproto.batching`` (not uploaded: the storlet never needs
+it). Parameters arrive URL-unquoted by the engine, so any name round-trips.
 """
 
 import json
@@ -58,57 +45,8 @@ STORLET_DEPENDENCIES = {
 }
 
 FORMATS = ("json", "html", "markdown")
-DEFAULT_BATCH = 20
-MAX_HEADER_BYTES = 8000  # Swift's MAX_HEADER_SIZE is 8192 per header line; keep a margin
-SBUS_MESSAGE_BYTES = 4096  # libsbus MAX_MSG_LENGTH: fd descriptions + parameters
-SBUS_RESERVED_BYTES = 700  # the output, metadata and logger fds, command, other params
-SBUS_BYTES_PER_INPUT = 65  # {"storlets": {"type": "SBUS_FD_INPUT_OBJECT"}, "storage": {}}
-DEFAULT_INPUT_METADATA_BYTES = 100
 COLUMNS = ("name", "title", "kernel", "language", "nbformat", "cells", "outputs",
            "output bytes", "images", "max exec", "valid", "bytes")
-
-
-def _sbus_cost(name, metadata_bytes):
-    # the name appears JSON-encoded inside the JSON-encoded parameters
-    name_cost = len(json.dumps(json.dumps(name))) if name is not None else 0
-    return SBUS_BYTES_PER_INPUT + max(0, metadata_bytes) + name_cost
-
-
-def max_inputs(metadata_bytes=DEFAULT_INPUT_METADATA_BYTES, name_bytes=0):
-    """How many inputs fit in one SBus message (user metadata and name sizes per input)."""
-    per_input = SBUS_BYTES_PER_INPUT + max(0, metadata_bytes) + (name_bytes + 6 if name_bytes else 0)
-    return max(1, (SBUS_MESSAGE_BYTES - SBUS_RESERVED_BYTES) // per_input)
-
-
-def batches(paths, names=None, metadata_bytes=DEFAULT_INPUT_METADATA_BYTES,
-            max_header_bytes=MAX_HEADER_BYTES, max_count=None):
-    """Split ``/container/object`` paths (URL-quoted) into batches within both limits.
-
-    ``names``: the display names sent as the ``names`` parameter (same order),
-    or None. ``metadata_bytes``: the JSON size of the largest user metadata
-    among the objects. The first path of a batch is the object of the request;
-    the rest go to ``X-Storlet-Extra-Resources``. For callers, not the storlet.
-    """
-    names = list(names) if names is not None else None
-    budget = SBUS_MESSAGE_BYTES - SBUS_RESERVED_BYTES
-    out, current = [], []
-    header = names_header = sbus = 0
-    for k, path in enumerate(paths):
-        name = names[k] if names is not None else None
-        cost = len(path) + 1
-        name_cost = len(json.dumps(name)) + 2 if name is not None else 0
-        sbus_cost = _sbus_cost(name, metadata_bytes)
-        if current and (header + cost > max_header_bytes
-                        or names_header + name_cost > max_header_bytes - 20
-                        or sbus + sbus_cost > budget
-                        or (max_count and len(current) >= max_count)):
-            out.append(current)
-            current, header, names_header, sbus = [], 0, 0, 0
-        current.append(path)
-        header, names_header, sbus = header + cost, names_header + name_cost, sbus + sbus_cost
-    if current:
-        out.append(current)
-    return out
 
 
 def parse_names(raw, count):

@@ -21,7 +21,7 @@ from jupyter_server.services.contents.manager import AsyncContentsManager, copy_
 from tornado import web
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default, validate
 
-from deploy.connection import SettingsError, SwiftSettings, settings_from_env
+from swiftproto import SettingsError, SwiftSettings, settings_from_env
 
 from . import models, paths
 from .checkpoints import SwiftCheckpoints

@@ -1,7 +1,7 @@
 """Swift I/O for swiftcontents: object naming, directory markers, paged listings.
 
 The only module that talks to python-swiftclient (connections come from
-``deploy.connection``). Everything here is blocking; the manager runs it in a
+``swiftproto.connection``). Everything here is blocking; the manager runs it in a
 bounded thread pool. Every swiftclient call goes through ``Store._call``, which
 counts requests and turns client failures into ``SwiftContentsError`` (the one
 translation point of this layer).
@@ -30,13 +30,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 import uuid
 from typing import Any, Callable, Iterator
-from urllib.parse import quote
 
 import requests
 import swiftclient
 from swiftclient.exceptions import ClientException
 
-from deploy.connection import SwiftSettings, connect, redact
+from swiftproto import SwiftSettings, connect, describe_client_error, redact, resource_path
 
 from .errors import SwiftContentsError
 
@@ -144,7 +143,7 @@ class Store:
             status = status_for(exc)
             if status == 404:
                 raise SwiftContentsError(404, f"{what}: not found") from None
-            msg = f"{what}: Swift answered {exc.http_status or 'no response'}"
+            msg = f"{what}: Swift answered {describe_client_error(exc, self.settings)}"
             if status == 503:
                 msg += " (Swift unavailable; nothing was changed, try again)"
             raise SwiftContentsError(status, redact(msg, self.settings)) from None
@@ -329,7 +328,7 @@ class Store:
         src_c = self.aux_container if src_aux else self.container
         dst_c = self.aux_container if dst_aux else self.container
         self._call(src_name, "put_object", dst_c, dst_name, b"", content_length=0,
-                   headers={"X-Copy-From": quote(f"/{src_c}/{src_name}")},
+                   headers={"X-Copy-From": resource_path(src_c, src_name)},
                    query_string="multipart-manifest=get" if manifest_only else None)
 
     def retire(self, path: str) -> str | None:

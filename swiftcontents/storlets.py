@@ -15,9 +15,11 @@ import logging
 import threading
 import time
 from typing import Any
-from urllib.parse import quote
 
 import nbformat
+
+from swiftproto import listing_calls, run_headers
+from swiftproto.batching import STAMPED_METADATA_BYTES
 
 from . import pages
 from .errors import SwiftContentsError
@@ -30,25 +32,9 @@ VALIDATE = "nbvalidate.py"
 LISTING = "nblisting.py"
 DIFF = "nbdiff.py"
 LISTING_BATCH = 100  # notebooks per nblisting call
-MAX_HEADER_BYTES = 7000  # Swift refuses header lines over 8192 bytes
-# JSON size of a saved notebook's user metadata: the stamp (~110 bytes) plus,
-# for an invalid notebook, its first error (<= 200 bytes).
-STAMP_METADATA_BYTES = 330
 RETRY_AFTER = 60.0  # seconds before 'auto' tries an engine that just failed
 META = "x-object-meta-"
 DIFF_TYPES = {"nbdime": "application/json", "text": "text/plain", "html": "text/html"}
-
-
-def storlet_headers(storlet: str, params: dict[str, str], *, on_proxy: bool = False,
-                    extra: list[str] | None = None) -> dict[str, str]:
-    headers = {"X-Run-Storlet": storlet}
-    for i, (k, v) in enumerate(sorted(params.items()), start=1):
-        headers[f"X-Storlet-Parameter-{i}"] = f"{k}:{v}"
-    if on_proxy:
-        headers["X-Storlet-Run-On-Proxy"] = ""
-    if extra:
-        headers["X-Storlet-Extra-Resources"] = ",".join(quote(x) for x in extra)
-    return headers
 
 
 def stamp_metadata(validation_error: dict[str, Any]) -> dict[str, str]:
@@ -84,23 +70,6 @@ def summarize(name: str, data: bytes) -> dict[str, Any]:
     if "error" in row:  # the server path reports every unreadable input alike
         row.update(error="unreadable", detail=f"{row['error']}: {row['detail']}"[:200])
     return row
-
-
-def listing_batches(resources: list[str], names: list[str], max_count: int = LISTING_BATCH,
-                    max_bytes: int = MAX_HEADER_BYTES,
-                    metadata_bytes: int = STAMP_METADATA_BYTES) -> list[list[int]]:
-    """Indexes per storlet call, within Swift's 8 KiB header lines (the extra
-    resources and the ``names`` parameter) *and* the engine's 4 KiB SBus message
-    (each input's user metadata, e.g. the validation stamp, travels in it; past
-    it the storlet daemon dies and Swift answers 503). The storlet's own
-    ``batches`` knows both limits."""
-    from storlets_apps.nblisting import batches
-
-    quoted = [quote(r) for r in resources]
-    index = {path: i for i, path in enumerate(quoted)}
-    groups = batches(quoted, names=names, metadata_bytes=metadata_bytes,
-                     max_header_bytes=max_bytes, max_count=max_count)
-    return [[index[path] for path in group] for group in groups]
 
 
 def local_diff(base: bytes, current: bytes, fmt: str) -> tuple[str, Any]:
@@ -153,7 +122,7 @@ class NotebookStorlets:
         use, reason = self.wanted()
         if use:
             try:
-                headers = store.write(path, data, ctype, storlet_headers(VALIDATE, {"mode": "stamp"}))
+                headers = store.write(path, data, ctype, run_headers(VALIDATE, {"mode": "stamp"}))
                 return {"computed_by": "storlet", "response": headers}
             except SwiftContentsError as exc:  # the plain PUT below re-raises real errors
                 reason = self._failed(VALIDATE, exc)
@@ -167,7 +136,7 @@ class NotebookStorlets:
         use, reason = self.wanted()
         if use:
             try:
-                headers, body = store.read(path, headers=storlet_headers(VALIDATE, {"mode": "report"}))
+                headers, body = store.read(path, headers=run_headers(VALIDATE, {"mode": "report"}))
                 report = json.loads(body)
                 report["computed_by"] = "storlet"
                 return report
@@ -199,14 +168,13 @@ class NotebookStorlets:
         return {"notebooks": rows, "computed_by": "server", "fallback_reason": reason}
 
     def _storlet_listing(self, store: Store, names: list[str]) -> list[dict[str, Any]]:
-        resources = [f"/{store.container}/{store.key(n)}" for n in names]
-        shown_names = [n.rpartition("/")[2] for n in names]
+        calls = listing_calls(store.container, [store.key(n) for n in names],
+                              [n.rpartition("/")[2] for n in names],
+                              metadata_bytes=STAMPED_METADATA_BYTES, max_count=LISTING_BATCH,
+                              storlet=LISTING)
         rows: list[dict[str, Any]] = []
-        for batch in listing_batches(resources, shown_names):
-            shown = json.dumps([shown_names[i] for i in batch])
-            _, body = store.read(names[batch[0]], headers=storlet_headers(
-                LISTING, {"names": shown, "format": "json"}, on_proxy=True,
-                extra=[resources[i] for i in batch[1:]]))
+        for call in calls:
+            _, body = store.read(names[call.indexes[0]], headers=call.headers)
             result = json.loads(body)
             if not isinstance(result, list):
                 raise ValueError(f"unexpected listing document: {str(result)[:200]}")
@@ -219,8 +187,8 @@ class NotebookStorlets:
         use, reason = self.wanted()
         if use:
             try:
-                headers, body = store.read(path, headers=storlet_headers(
-                    DIFF, {"format": fmt}, extra=[f"/{store.aux_container}/{checkpoint_name}"]))
+                headers, body = store.read(path, headers=run_headers(
+                    DIFF, {"format": fmt}, extra=[(store.aux_container, checkpoint_name)]))
                 if headers.get(META + "nb-error"):  # a COPY may leave it empty
                     raise SwiftContentsError(502, f"nbdiff error {headers[META + 'nb-error']}")
                 ctype = headers.get("content-type", "application/json")

@@ -8,3 +8,11 @@ class SwiftProtoError(Exception):
 
 class UnsafeNameError(SwiftProtoError, ValueError):
     """A name the storlets engine would join into a host path."""
+
+
+class SettingsError(SwiftProtoError, ValueError):
+    """Auth settings are missing or inconsistent; the message says which."""
+
+
+class ParameterError(SwiftProtoError, ValueError):
+    """A storlet parameter the engine could not pass on intact."""

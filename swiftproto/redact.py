@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from .connection import SwiftSettings
 
 # Header and parameter names whose values are secrets.
 SECRET_KEYS = ("x-auth-token", "x-storage-token", "x-auth-key", "x-storage-pass",
@@ -14,8 +18,18 @@ _TEMPAUTH_TOKEN = re.compile(r"\bAUTH_tk[0-9a-f]{16,}\b")
 _KEYSTONE_TOKEN = re.compile(r"\bgAAAAA[0-9A-Za-z_\-]{40,}")
 
 
-def redact(text: str) -> str:
-    """``text`` with every secret-looking value replaced by ``***``."""
+def redact(text: str, settings: SwiftSettings | None = None, *,
+           secrets: Iterable[str | None] = ()) -> str:
+    """``text`` without the settings' key and token, the given ``secrets``, nor any
+    secret-looking value (``key=...``, tempauth and keystone tokens), all as ``***``.
+
+    Known values go first: a token obtained from auth matches no pattern when
+    the server names it differently.
+    """
+    known = [settings.key, settings.token] if settings is not None else []
+    for secret in (*known, *secrets):
+        if secret:
+            text = text.replace(secret, "***")
     text = _PAIR.sub(lambda m: m.group("k") + "***", text)
     text = _TEMPAUTH_TOKEN.sub("AUTH_tk***", text)
     return _KEYSTONE_TOKEN.sub("gAAAAA***", text)

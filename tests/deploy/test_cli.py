@@ -8,7 +8,7 @@ from typing import Callable
 import pytest
 
 from deploy.cli import admin_settings_from_args, build_parser, main, settings_from_args
-from deploy.connection import SettingsError
+from swiftproto import SettingsError
 
 V1 = {"ST_AUTH": "http://127.0.0.1:1/auth/v1.0", "ST_USER": "a:b", "ST_KEY": "k-secret"}
 TOKEN = {"OS_STORAGE_URL": "http://127.0.0.1:1/v1/AUTH_a", "OS_AUTH_TOKEN": "tok-secret"}

@@ -12,8 +12,8 @@ import socket
 import pytest
 from IPython.core.error import StdinNotImplementedError, UsageError
 
-from deploy.connection import SettingsError, SwiftSettings
 from ipython_ext.swiftio import Session, translate
+from swiftproto import SettingsError, SwiftSettings
 
 from .conftest import AUTH_VARS
 

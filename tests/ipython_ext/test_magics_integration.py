@@ -8,6 +8,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from ipython_ext import StorletResult, StorletTable
+from tests.names import QUOTED_NAMES
 
 from .conftest import UPPER
 
@@ -322,3 +323,20 @@ def test_storlet_error_document(ip, upper, obj, container, capsys, conn):
 def test_storlet_log_missing(ip, auth, capsys, conn):
     text = one_line_error(ip, capsys, "%storlet_log neverlogged.py", conn.get_auth()[1])
     assert "invoke it with --log first" in text
+
+
+# -- names that need quoting ------------------------------------------------------
+
+@pytest.mark.parametrize("name", QUOTED_NAMES)
+def test_get_with_names_that_need_quoting(ip, upper, conn, container, name):
+    """The object, an extra resource and a --param value all named ``name``:
+    Swift finds both objects and the storlet receives the value exactly."""
+    conn.put_object(container, name, name.encode("utf-8"))
+    path = f"path:/{container}/{name}"
+    ip.run_line_magic("get", f"--storlet upper.py --input '{path}' --extra '{path}' "
+                      f"--run-on-proxy --param 'suffix={name}' -o r")
+    data = name.encode("utf-8")
+    assert ip.user_ns["r"].content == data.upper() * 2 + data  # bytes.upper(): ASCII only
+    ip.user_ns["params"] = {"suffix": name}
+    ip.run_line_magic("get", f"--storlet upper.py --input '{path}' -i params -o r")
+    assert ip.user_ns["r"].content == data.upper() + data

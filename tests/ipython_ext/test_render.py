@@ -157,7 +157,7 @@ def test_html_progress_updates_one_display(monkeypatch):
 def test_translate_errors_one_line_and_redacted():
     from swiftclient.exceptions import ClientException
 
-    from deploy.connection import SwiftSettings
+    from swiftproto import SwiftSettings
     from ipython_ext.swiftio import translate
 
     settings = SwiftSettings(mode="token", storage_url="http://127.0.0.1:1/v1/AUTH_t",

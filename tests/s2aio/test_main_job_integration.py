@@ -106,3 +106,23 @@ def test_lab_token_is_off_the_command_line_and_printed_once(lab, s2aio):
     terminal = (home / "terminal.out").read_text(errors="replace")
     assert terminal.count(token) == 1  # the main job's line; JupyterLab shows ?token=...
     assert "?token=..." in terminal
+
+
+def test_main_job_seeds_and_lists_names_that_need_quoting(deployed, conn, container,
+                                                         tmp_path, monkeypatch):
+    from s2aio import main_job
+    from tests.names import QUOTED_NAMES
+
+    source = tmp_path / "examples"
+    (source / "q d").mkdir(parents=True)
+    for name in QUOTED_NAMES:
+        (source / "q d" / name).write_bytes((main_job.EXAMPLES / "notebooks" / "report.ipynb")
+                                            .read_bytes())
+    monkeypatch.setattr(main_job, "EXAMPLES", source)
+    names = main_job.seed_notebooks(conn, container)
+    assert names == sorted(f"q d/{n}" for n in QUOTED_NAMES)
+    for name in names:  # the stamp parameter reached nbvalidate on every upload
+        assert conn.head_object(container, name)["x-object-meta-nb-valid"] == "yes"
+    rows = main_job.listing_rows(conn, names, container)
+    assert [r["name"] for r in rows] == names
+    assert all(r["title"] == "Sales report" for r in rows)

@@ -8,8 +8,7 @@ import nbformat
 import pytest
 
 from storlets_apps.harness import run_storlet
-from storlets_apps.nblisting import (DEFAULT_BATCH, MAX_HEADER_BYTES, ListingStorlet, batches,
-                                     max_inputs)
+from storlets_apps.nblisting import ListingStorlet
 
 from .conftest import huge_output_notebook
 from .test_nbvalidate import MALFORMED, nbformat_verdict
@@ -110,16 +109,3 @@ def test_comma_separated_names_and_defaults():
     result = run_storlet(ListingStorlet, good, extra=[(good, {}), (good, {})],
                          params={"names": "a.ipynb,b.ipynb"})
     assert [e["name"] for e in json.loads(result.body)] == ["a.ipynb", "b.ipynb", "input-3"]
-
-
-def test_batches_respect_the_header_and_sbus_limits():
-    paths = [f"/notebooks/dir/notebook-{i:04d}-{'x' * 150}.ipynb" for i in range(500)]
-    groups = batches(paths, metadata_bytes=0)
-    assert sum(groups, []) == paths
-    assert all(len(",".join(g)) <= MAX_HEADER_BYTES < 8192 for g in groups)
-    assert len(groups[0]) == MAX_HEADER_BYTES // (len(paths[0]) + 1) < max_inputs(0)
-    short = [f"/c/{i}.ipynb" for i in range(100)]
-    assert max(len(g) for g in batches(short)) == max_inputs(100) == DEFAULT_BATCH
-    with_names = batches(short, names=[p[3:] for p in short], metadata_bytes=0)
-    assert len(with_names[0]) < max_inputs(0) and 30 <= len(with_names[0]) <= 50
-    assert all(len(g) <= 10 for g in batches(paths, max_count=10))

@@ -10,7 +10,7 @@ import pytest
 from nbdime import patch
 from nbdime.diff_utils import to_diffentry_dicts
 
-from storlets_apps.nblisting import batches
+from swiftproto import listing_calls, parameter_headers
 from tests.markup import (DIFF_TAGS, HOSTILE_NAME, LISTING_TAGS, PAGE_ATTRS, VALIDATION_TAGS,
                           assert_safe_html, assert_shows, benign_checkpoint, hostile_bytes,
                           hostile_version_bytes, payload)
@@ -26,9 +26,7 @@ PROXY = {"X-Storlet-Run-On-Proxy": ""}
 
 def run(conn, container, name, storlet, params=None, headers=None, query=None):
     """GET with a storlet; parameters as X-Storlet-Parameter-N headers."""
-    hdrs = {"X-Run-Storlet": storlet, **(headers or {})}
-    for n, (key, value) in enumerate((params or {}).items(), 1):
-        hdrs[f"X-Storlet-Parameter-{n}"] = f"{key}:{value}"
+    hdrs = {"X-Run-Storlet": storlet, **(headers or {}), **parameter_headers(params or {})}
     resp_headers, body = conn.get_object(container, name, headers=hdrs, query_string=query)
     return resp_headers, body
 
@@ -150,12 +148,8 @@ def test_listing_in_batches_with_names(deployed, conn, container, corpus_paths):
     conn.put_object(container, "dir/broken.ipynb", MALFORMED["truncated_json"])
     names.append("dir/broken.ipynb")
     entries = []
-    for group in batches([f"/{container}/{n}" for n in names], names=names, metadata_bytes=0):
-        first = group[0].split("/", 2)[2]
-        headers = {**PROXY, "X-Storlet-Extra-Resources": ",".join(group[1:])}
-        short = [g.split("/", 2)[2] for g in group]
-        _, body = run(conn, container, first, "nblisting.py",
-                      {"names": json.dumps(short)}, headers)
+    for call in listing_calls(container, names, names, metadata_bytes=0):
+        _, body = conn.get_object(container, call.obj, headers=call.headers)
         entries += json.loads(body)
     assert [e["name"] for e in entries] == names
     assert entries[-1]["error"] == "truncated_json"

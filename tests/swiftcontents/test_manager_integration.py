@@ -237,3 +237,19 @@ async def test_storlet_listing_of_many_stamped_notebooks_stays_in_the_engine(mak
     rows = result["notebooks"]
     assert [r["name"] for r in rows] == [n.rpartition("/")[2] for n in names]
     assert sum(1 for r in rows if r.get("valid") is False) == 15
+
+
+async def test_storlet_listing_gives_back_names_that_need_quoting(make_cm, deployed):
+    from tests.names import QUOTED_NAMES
+
+    cm = make_cm(storlets="on")
+    await cm.save({"type": "directory"}, "q d")
+    for name in QUOTED_NAMES:
+        await cm.save(nb_model(name), f"q d/{name}")
+    listing = await cm.get("q d")
+    names = sorted(e["path"] for e in listing["content"])
+    assert names == sorted(f"q d/{n}" for n in QUOTED_NAMES)
+    result = await cm.run(cm.nb_storlets.listing, cm.store, names)
+    assert result["computed_by"] == "storlet", result.get("fallback_reason")
+    assert [r["name"] for r in result["notebooks"]] == [n.rpartition("/")[2] for n in names]
+    assert all(r["bytes"] > 0 and "error" not in r for r in result["notebooks"])

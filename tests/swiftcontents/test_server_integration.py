@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import free_port
 from tests.markup import (DIFF_TAGS, HOSTILE_NAME, LISTING_TAGS, PAGE_ATTRS, VALIDATION_TAGS,
                           assert_safe_html, assert_shows, hostile_bytes, hostile_version_bytes)
+from tests.names import QUOTED_NAMES
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -198,3 +199,25 @@ def test_html_pages_of_a_hostile_notebook(server, s2aio):
     assert headers["X-Content-Type-Options"] == "nosniff"
     status, headers, _ = server.request("GET", f"/api/swiftcontents/diff/{path}x?format=html")
     assert status == 404 and headers["Content-Type"].startswith("application/json")
+
+
+def test_endpoints_give_back_names_that_need_quoting(server):
+    """Listing, diff (its checkpoint is an extra resource named after the notebook)
+    and validate, all computed by the storlets, on names with % & = # ? + space, ü."""
+    server.json("PUT", "/api/contents/q%20d", {"type": "directory"})
+    for name in QUOTED_NAMES:
+        put_notebook(server, quote(f"q d/{name}", safe="/"), [f"# {name}"])
+    result = server.json("GET", "/api/swiftcontents/listing/q%20d")
+    assert result["computed_by"] == "storlet", result.get("fallback_reason")
+    rows = {r["name"]: r for r in result["notebooks"]}
+    assert set(rows) == set(QUOTED_NAMES)
+    assert all(rows[name]["title"] == name for name in QUOTED_NAMES)
+    for name in QUOTED_NAMES:
+        api = "q%20d/" + quote(name, safe="")
+        cp = server.json("POST", f"/api/contents/{api}/checkpoints", {})
+        put_notebook(server, api, [f"# {name}", "second"])
+        diff = server.json("GET", f"/api/swiftcontents/diff/{api}?checkpoint={cp['id']}")
+        assert diff["computed_by"] == "storlet", diff.get("fallback_reason")
+        assert diff["checkpoint"] == cp["id"] and diff["diff"]
+        report = server.json("GET", f"/api/swiftcontents/validate/{api}")
+        assert report["valid"] is True and report["computed_by"] == "storlet", report

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from urllib.parse import quote
 
 import nbformat
 import pytest
@@ -88,22 +87,8 @@ def test_one_translation_point():
     assert err.value.status_code == 500
 
 
-def test_rekey_and_batches():
+def test_rekey():
     assert rekey("old/a/b", "old", "new") == "new/a/b" and rekey("old/", "old", "n") == "n/"
-    names = [f"{i:03d}-{'é' * 60}.ipynb" for i in range(250)]  # escapes grow in JSON
-    resources = [f"/c/{n}" for n in names]
-    batches = storlets.listing_batches(resources, names)
-    assert [i for b in batches for i in b] == list(range(250))
-    for b in batches:
-        assert len(b) <= storlets.LISTING_BATCH
-        assert sum(len(quote(resources[i])) + 1 for i in b) <= storlets.MAX_HEADER_BYTES
-        assert len(json.dumps([names[i] for i in b])) <= storlets.MAX_HEADER_BYTES
-
-
-def test_storlet_headers():
-    h = storlets.storlet_headers("nbdiff.py", {"format": "text"}, on_proxy=True, extra=["/c/a b"])
-    assert h == {"X-Run-Storlet": "nbdiff.py", "X-Storlet-Parameter-1": "format:text",
-                 "X-Storlet-Run-On-Proxy": "", "X-Storlet-Extra-Resources": "/c/a%20b"}
 
 
 def test_in_process_summary_and_validation():

@@ -19,15 +19,11 @@ from typing import Mapping
 
 import swiftclient
 
-__all__ = ["SwiftSettings", "SettingsError", "settings_from_env", "connect", "redact",
+from .errors import SettingsError
+
+__all__ = ["SwiftSettings", "SettingsError", "settings_from_env", "connect", "validate",
            "read_private_text", "read_secret_file", "secret_variable", "SECRET_VARIABLES"]
 
-
-class SettingsError(ValueError):
-    """Auth settings are missing or inconsistent; the message says which."""
-
-
-_SECRET_FIELDS = frozenset({"key", "token"})
 # Environment variables whose values are secrets (redacted, never echoed).
 SECRET_VARIABLES = ("ST_KEY", "OS_PASSWORD", "OS_AUTH_TOKEN", "ST_AUTH_TOKEN",
                     "STORLETS_ADMIN_KEY")
@@ -200,13 +196,3 @@ def connect(settings: SwiftSettings | None = None, *, retries: int = 3,
         auth_version="1" if settings.mode == "v1" else "3",
         os_options=settings.os_options(), **common)
 
-
-def redact(text: str, settings: SwiftSettings | None) -> str:
-    """Remove the settings' secrets from ``text`` (for error messages)."""
-    if settings is None:
-        return text
-    for name in _SECRET_FIELDS:
-        secret = getattr(settings, name)
-        if secret:
-            text = text.replace(secret, "***")
-    return text
