@@ -99,7 +99,7 @@ def status_for(exc: BaseException) -> int:
 
 
 class Store:
-    """Blocking Swift operations on one container (+ its auxiliary container)."""
+    """Single blocking Swift requests on one container (+ its auxiliary container)."""
 
     def __init__(self, settings: SwiftSettings | None, container: str, *, prefix: str = "",
                  aux_container: str | None = None, create_container: bool = True,
