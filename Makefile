@@ -1,18 +1,25 @@
 # The two commands (see README): `make run` and `make test`. Both install
 # what they need into a project venv (.venv): Debian packages via apt-get,
 # Python packages via pip. Nothing goes into the user's global Python.
+# PORT: the Swift proxy's port; LAB_PORT: JupyterLab's (both for `make run`).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
 S2AIO_DIR ?= $(HOME)/.local/share/s2aio
 PORT ?= 8080
+LAB_PORT ?= 8888
 export S2AIO_DIR
 
-.PHONY: run test install system-deps python-deps unit bench stop clean
+# The pip extras each command needs (a plain install is the client parts only).
+RUN_EXTRAS := dev,s2aio
+TEST_EXTRAS := dev,s2aio,bench
+comma := ,
 
-run: install
-	$(PY) -m s2aio.main_job --port $(PORT)
+.PHONY: run test install system-deps unit bench stop clean
+
+run: system-deps $(VENV)/.installed-$(RUN_EXTRAS)
+	$(VENV)/bin/swift-notebooks --port $(PORT) --lab-port $(LAB_PORT)
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider tests
@@ -20,7 +27,7 @@ test: install
 unit: install
 	$(PY) -m pytest -q -m "not integration" tests
 
-install: system-deps python-deps
+install: system-deps $(VENV)/.installed-$(TEST_EXTRAS)
 
 # memcached (tempauth's cache), bubblewrap (the storlets sandbox), python3 +
 # python3-seccomp (Debian's interpreter runs storlets inside the sandbox and
@@ -37,20 +44,26 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-# Re-installed only when the project's metadata changed (a stamp in the venv).
+# One stamp per extras set (.installed-dev,s2aio ...), re-made only when the
+# project's metadata changed; a fresh stamp of a larger set (make test's) also
+# serves a smaller one (make run's), so neither repeats pip for nothing.
 # An editable install does not place data files: enable the swiftcontents
 # server extension the way a wheel install does (jupyter_server_config.d).
-python-deps: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml setup.py
-	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { \
+$(VENV)/.installed-%: pyproject.toml setup.py
+	@for s in $(VENV)/.installed-*; do \
+	  [ -e "$$s" ] && [ "$$s" -nt pyproject.toml ] && [ "$$s" -nt setup.py ] || continue; \
+	  have=",$${s##*/.installed-},"; ok=1; \
+	  for e in $(subst $(comma), ,$*); do case "$$have" in *",$$e,"*) ;; *) ok=;; esac; done; \
+	  [ -z "$$ok" ] || { touch $@; echo "python packages up to date ($$s)"; exit 0; }; \
+	done; \
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { \
 	  echo "python3 -m venv failed: installing python3-venv"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && \
-	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
-	$(PY) -c "import os, shutil, sys; d = os.path.join(sys.prefix, 'etc', 'jupyter', 'jupyter_server_config.d'); os.makedirs(d, exist_ok=True); shutil.copy('swiftcontents/etc/swiftcontents.json', d)"
-	@touch $@
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); } && \
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip && \
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[$*]' && \
+	$(PY) -c "import os, shutil, sys; d = os.path.join(sys.prefix, 'etc', 'jupyter', 'jupyter_server_config.d'); os.makedirs(d, exist_ok=True); shutil.copy('swiftcontents/etc/swiftcontents.json', d)" && \
+	touch $@
 
 bench: install
 	$(PY) bench/s2aio_start.py

@@ -3,7 +3,8 @@
 The storlet source (a cell, or a deployed storlet fetched from Swift) is
 written beside its dependencies, as the engine does, and run by
 ``storlets_apps.harness.run_storlet`` with the engine's file rules (bytes,
-metadata before body, set once). Nothing is deployed.
+metadata before body, set once). Nothing is deployed. The harness uses storlets'
+own file classes, which come with the ``[s2aio]`` extra, not a plain install.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from .parsing import parse_module_class
 from .result import StorletLog, StorletResult
 
 LOCAL_TIMEOUT_S = 60.0
+NEEDS_STORLETS = ("--local runs the storlet with the storlets engine's own file classes, "
+                  "which this install lacks: pip install 'swift-notebooks[s2aio]', or "
+                  "run the storlet in Swift (drop --local)")
 
 
 def apply_range(data: bytes, byte_range: str | None) -> bytes:
@@ -61,7 +65,12 @@ def run(source: str, main_class: str, data: bytes, *, params: Mapping[str, str],
         metadata: Mapping[str, str], extra: Sequence[tuple[bytes, Mapping[str, str]]],
         dependencies_dir: Path, storlet: str, target: str) -> StorletResult:
     """Run ``main_class`` from ``source`` on ``data``; the result looks like a GET's."""
-    from storlets_apps.harness import HarnessError, run_storlet
+    try:
+        from storlets_apps.harness import HarnessError, run_storlet
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "storlets":
+            raise
+        raise StorletMagicError(NEEDS_STORLETS) from None
 
     module, _ = parse_module_class(main_class or "")
     path = dependencies_dir / f"{module}.py"

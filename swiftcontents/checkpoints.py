@@ -15,9 +15,23 @@ from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from tornado import web
 from traitlets import Int
 
-from .store import Store, rekey
+from . import operations
+from .operations import rekey
+from .store import Store
 
 ID_TIME_FORMAT = "%Y%m%dT%H%M%S%f"  # ids must match jupyter_server's [\w-]+ route
+ROOT = "checkpoints/"
+SEP = "/.~ckpt/"  # between a file's object name and its checkpoint ids
+
+
+def prefix_of(key: str) -> str:
+    """Where the checkpoints of the object ``key`` live in the aux container."""
+    return ROOT + key + SEP
+
+
+def tree_prefix_of(key: str) -> str:
+    """Where the checkpoints of ``key`` and of every object below it live."""
+    return ROOT + key + "/"
 
 
 def new_checkpoint_id(now: dt.datetime | None = None) -> str:
@@ -61,12 +75,13 @@ class SwiftCheckpoints(AsyncCheckpoints):
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await self.parent.run(fn, *args)
 
-    def _name(self, path: str, checkpoint_id: str) -> str:
-        return self.store.ckpt_prefix(path) + checkpoint_id
+    def object_name(self, path: str, checkpoint_id: str) -> str:
+        """The aux-container object holding checkpoint ``checkpoint_id`` of ``path``."""
+        return prefix_of(self.store.key(path)) + checkpoint_id
 
     def _ids(self, path: str) -> list[str]:
         """Checkpoint ids of one file, oldest first (one listing)."""
-        prefix = self.store.ckpt_prefix(path)
+        prefix = prefix_of(self.store.key(path))
         rows = self.store.list_aux(prefix, delimiter="/")
         return sorted(r["name"][len(prefix):] for r in rows if "name" in r)
 
@@ -80,26 +95,24 @@ class SwiftCheckpoints(AsyncCheckpoints):
     def _create(self, path: str, checkpoint_id: str) -> None:
         if self.store.head(path) is None:
             raise web.HTTPError(404, f"No such file: {path}")
-        self.store.copy(self.store.key(path), self._name(path, checkpoint_id), dst_aux=True)
+        self.store.copy(self.store.key(path), self.object_name(path, checkpoint_id), dst_aux=True)
         ids = self._ids(path)
         for old in ids[:max(0, len(ids) - self.max_checkpoints)]:
-            self.store.delete_object(self._name(path, old), aux=True)
+            self.store.delete_object(self.object_name(path, old), aux=True)
 
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
         path = contents_mgr.api_path(path)
         await self._run(self._restore, path, checkpoint_id)
 
     def _restore(self, path: str, checkpoint_id: str) -> None:
-        name = self._name(path, checkpoint_id)
+        name = self.object_name(path, checkpoint_id)
         if self.store.head_aux(name) is None:
             raise web.HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
-        parked = self.store.retire(path)
-        self.store.copy(name, self.store.key(path), src_aux=True)  # one atomic replace
-        self.store.drop_retired(parked)
+        operations.restore_copy(self.store, name, path)
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
-        await self._run(self._move, self._name(old_path, checkpoint_id),
-                        self._name(new_path, checkpoint_id))
+        await self._run(self._move, self.object_name(old_path, checkpoint_id),
+                        self.object_name(new_path, checkpoint_id))
 
     def _move(self, src: str, dst: str) -> None:
         self.store.copy(src, dst, src_aux=True, dst_aux=True)
@@ -107,7 +120,7 @@ class SwiftCheckpoints(AsyncCheckpoints):
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         self._known.clear()
-        name = self._name(path.strip("/"), checkpoint_id)
+        name = self.object_name(path.strip("/"), checkpoint_id)
         if await self._run(self.store.head_aux, name) is None:
             raise web.HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
         await self._run(lambda: self.store.delete_object(name, aux=True))
@@ -122,17 +135,17 @@ class SwiftCheckpoints(AsyncCheckpoints):
         await self._run(self._rename_all, old_path.strip("/"), new_path.strip("/"))
 
     def _rename_all(self, old: str, new: str) -> None:
-        base_old, base_new = (self.store.ckpt_tree_prefix(p).rstrip("/") for p in (old, new))
+        base_old, base_new = (tree_prefix_of(self.store.key(p)).rstrip("/") for p in (old, new))
         moves = [(name, rekey(name, base_old, base_new)) for name in self._tree(old)]
-        self.store.map_parallel(lambda m: self._move(*m), moves)
+        operations.map_parallel(lambda m: self._move(*m), moves)
 
     def _tree(self, path: str) -> list[str]:
         """Checkpoint objects of ``path`` and of every file below it (one listing)."""
-        return [r["name"] for r in self.store.list_aux(self.store.ckpt_tree_prefix(path))]
+        return [r["name"] for r in self.store.list_aux(tree_prefix_of(self.store.key(path)))]
 
     async def delete_all_checkpoints(self, path: str) -> None:
         self._known.clear()
         await self._run(self._delete_all, path.strip("/"))
 
     def _delete_all(self, path: str) -> None:
-        self.store.map_parallel(lambda n: self.store.delete_object(n, aux=True), self._tree(path))
+        operations.map_parallel(lambda n: self.store.delete_object(n, aux=True), self._tree(path))

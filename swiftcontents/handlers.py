@@ -20,16 +20,17 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from . import pages, paths
+from . import pages
 from .manager import SwiftContentsManager
 
 AUTH_RESOURCE = "contents"
-FORMATS = ("nbdime", "text", "html")
 TEXT_TYPES = {"text": "text/plain", "html": "text/html"}
 PATH = r"(?P<path>(?:/.*)?)"
 
 
 class SwiftContentsHandler(APIHandler):
+    """HTTP only: query arguments in, the manager's public answers out."""
+
     auth_resource = AUTH_RESOURCE
 
     @property
@@ -40,18 +41,8 @@ class SwiftContentsHandler(APIHandler):
                                      "swiftcontents.SwiftContentsManager")
         return cm
 
-    def visible_path(self, path: str) -> str:
-        path = self.cm.api_path(path)
-        if not self.cm.allow_hidden and paths.is_hidden(path):
-            raise web.HTTPError(404, f"No such file or directory: {path}")
-        return path
-
-    async def existing_file(self, path: str) -> str:
-        """The visible API path of an existing file, else 404."""
-        path = self.visible_path(path)
-        if not await self.cm.file_exists(path):
-            raise web.HTTPError(404, f"No such file: {path}")
-        return path
+    def wants_html(self) -> bool:
+        return self.get_query_argument("format", "json") == "html"
 
     def finish_json(self, payload: dict[str, Any]) -> None:
         self.set_header("Content-Type", "application/json")
@@ -73,16 +64,8 @@ class ListingHandler(SwiftContentsHandler):
     @web.authenticated
     @authorized
     async def get(self, path: str = "") -> None:
-        path = self.visible_path(path)
-        cm = self.cm
-        if not await cm.dir_exists(path):
-            raise web.HTTPError(404, f"No such directory: {path}")
-        entries = await cm.run(cm.store.list_dir, path)
-        names = sorted(e.name for e in entries
-                       if not e.is_dir and e.name.endswith(".ipynb") and cm._listable(e))
-        result = await cm.run(cm.nb_storlets.listing, cm.store, names)
-        result["path"] = path
-        if self.get_query_argument("format", "json") == "html":
+        result = await self.cm.notebook_listing(path)
+        if self.wants_html():
             self.finish_text("text/html", pages.listing_page(result), result["computed_by"])
         else:
             self.finish_json(result)
@@ -92,25 +75,12 @@ class DiffHandler(SwiftContentsHandler):
     @web.authenticated
     @authorized
     async def get(self, path: str = "") -> None:
-        path = self.visible_path(path)
         fmt = self.get_query_argument("format", "nbdime")
-        if fmt not in FORMATS:
-            raise web.HTTPError(400, f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-        path = await self.existing_file(path)
-        cm = self.cm
-        checkpoint = self.get_query_argument("checkpoint", "")
-        ids = [c["id"] for c in await cm.list_checkpoints(path)]
-        if not checkpoint:
-            if not ids:
-                raise web.HTTPError(404, f"{path} has no checkpoint to compare with")
-            checkpoint = ids[-1]
-        elif checkpoint not in ids:
-            raise web.HTTPError(404, f"No checkpoint {checkpoint!r} for {path}")
-        name = cm.store.ckpt_prefix(path) + checkpoint
-        result = await cm.run(cm.nb_storlets.diff, cm.store, path, name, fmt)
+        result = await self.cm.checkpoint_diff(
+            path, self.get_query_argument("checkpoint", ""), fmt)
         if fmt == "nbdime":
-            self.finish_json({"path": path, "checkpoint": checkpoint, "diff": result["body"],
-                              "computed_by": result["computed_by"],
+            self.finish_json({"path": result["path"], "checkpoint": result["checkpoint"],
+                              "diff": result["body"], "computed_by": result["computed_by"],
                               "fallback_reason": result.get("fallback_reason")})
         else:
             self.finish_text(TEXT_TYPES[fmt], result["body"], result["computed_by"])
@@ -120,11 +90,8 @@ class ValidateHandler(SwiftContentsHandler):
     @web.authenticated
     @authorized
     async def get(self, path: str = "") -> None:
-        path = await self.existing_file(path)
-        cm = self.cm
-        report = await cm.run(cm.nb_storlets.validate, cm.store, path)
-        report["path"] = path
-        if self.get_query_argument("format", "json") == "html":
+        report = await self.cm.validation_report(path)
+        if self.wants_html():
             self.finish_text("text/html", pages.validation_page(report), report["computed_by"])
         else:
             self.finish_json(report)

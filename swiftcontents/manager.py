@@ -1,8 +1,10 @@
 """SwiftContentsManager: jupyter_server's contents API on OpenStack Swift.
 
-Models only: Swift I/O lives in ``store.py`` (run in a bounded thread pool,
-never on the event loop), path rules in ``paths.py``, storlet calls in
-``storlets.py``. Errors leave as ``web.HTTPError`` through ``swift_errors``.
+Models only: single Swift requests live in ``store.py`` and multi-step ones in
+``operations.py`` (both run in a bounded thread pool, never on the event loop),
+path rules in ``paths.py``, storlet calls in ``storlets.py``. Besides jupyter_server's
+API, the public ``notebook_listing``, ``checkpoint_diff`` and ``validation_report``
+serve the REST handlers. Errors leave as ``web.HTTPError`` through ``swift_errors``.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default, valida
 
 from swiftproto import SettingsError, SwiftSettings, settings_from_env
 
-from . import models, paths
+from . import models, operations, paths
 from .checkpoints import SwiftCheckpoints
 from .errors import SwiftContentsError
 from .storlets import NotebookStorlets
@@ -33,6 +35,7 @@ T = TypeVar("T")
 # Files above this are copied server-side instead of through the save path.
 IN_MEMORY_COPY_LIMIT = 16 * 1024 * 1024
 LAST_CHUNK_SEGMENT = 99999999  # sorts after every numbered chunk
+DIFF_FORMATS = ("nbdime", "text", "html")
 
 
 @contextlib.contextmanager
@@ -96,7 +99,6 @@ class SwiftContentsManager(AsyncContentsManager):
         "no trash; checkpoints of deleted files are removed with them)."))
     max_copy_folder_size_mb = Int(500, config=True, help="Largest directory (MB) a copy accepts.")
 
-    checkpoints_class = SwiftCheckpoints  # type: ignore[assignment]
     _pool = Instance(ThreadPoolExecutor, allow_none=True)
 
     @default("checkpoints_class")
@@ -195,22 +197,34 @@ class SwiftContentsManager(AsyncContentsManager):
     async def get(self, path: str, content: bool = True, type: str | None = None,
                   format: str | None = None, require_hash: bool = False) -> dict[str, Any]:
         path = self.object_path(path)
-        entry = await self.run(self.store.head, path) if path else None
+        entry, data = await self._lookup(path, read=content and type != "directory")
         if entry is None:
-            if not await self.run(self.store.dir_exists, path) or (
-                    path and not self.allow_hidden and paths.is_hidden(path)):
-                raise web.HTTPError(404, f"No such file or directory: {path}")
-            if type not in (None, "directory"):
-                raise web.HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
-            model = await self._dir_model(path, content)
+            model = await self._existing_dir_model(path, content, type)
         elif type == "directory":
             raise web.HTTPError(400, f"{path} is not a directory", reason="bad type")
         elif type == "notebook" or (type is None and path.endswith(models.NOTEBOOK_EXT)):
-            model = await self._notebook_model(path, entry, content, require_hash)
+            model = await self._notebook_model(path, entry, data, content, require_hash)
         else:
-            model = await self._file_model(path, entry, content, format, require_hash)
+            model = await self._file_model(path, entry, data, content, format, require_hash)
         self.emit(data={"action": "get", "path": path})
         return model
+
+    async def _lookup(self, path: str, read: bool) -> tuple[Entry | None, bytes | None]:
+        """The file at ``path`` (with its bytes when ``read``: one GET), or (None, None)."""
+        if not path:
+            return None, None
+        if read:
+            return await self.run(self.store.open, path) or (None, None)
+        return await self.run(self.store.head, path), None
+
+    async def _existing_dir_model(self, path: str, content: bool,
+                                  type: str | None) -> dict[str, Any]:
+        if not await self.run(self.store.dir_exists, path) or (
+                path and not self.allow_hidden and paths.is_hidden(path)):
+            raise web.HTTPError(404, f"No such file or directory: {path}")
+        if type not in (None, "directory"):
+            raise web.HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
+        return await self._dir_model(path, content)
 
     def _listable(self, entry: Entry) -> bool:
         name = entry.name.rpartition("/")[2]
@@ -224,10 +238,10 @@ class SwiftContentsManager(AsyncContentsManager):
             model["format"] = "json"
         return model
 
-    async def _file_model(self, path: str, entry: Entry, content: bool, fmt: str | None,
-                          require_hash: bool) -> dict[str, Any]:
+    async def _file_model(self, path: str, entry: Entry, data: bytes | None, content: bool,
+                          fmt: str | None, require_hash: bool) -> dict[str, Any]:
         model = models.entry_model(path, entry, "file")
-        data = await self._body_if_needed(path, entry, content, require_hash)
+        data = await self._body_if_needed(path, entry, data, content, require_hash)
         if content:
             with swift_errors(self.log):
                 model["content"], model["format"] = models.decode_file(path, data, fmt)
@@ -236,9 +250,11 @@ class SwiftContentsManager(AsyncContentsManager):
             model.update(self._etag_hash(entry) or models.content_hash(self.hash_algorithm, data))
         return model
 
-    async def _body_if_needed(self, path: str, entry: Entry, content: bool,
-                              require_hash: bool) -> bytes | None:
+    async def _body_if_needed(self, path: str, entry: Entry, data: bytes | None,
+                              content: bool, require_hash: bool) -> bytes | None:
         """The object's bytes, read only for content or a hash the ETag cannot give."""
+        if data is not None:
+            return data
         if content or (require_hash and not self._etag_hash(entry)):
             return (await self.run(self.store.read, path))[1]
         return None
@@ -248,10 +264,10 @@ class SwiftContentsManager(AsyncContentsManager):
             return {"hash": entry.etag, "hash_algorithm": "md5"}
         return None
 
-    async def _notebook_model(self, path: str, entry: Entry, content: bool,
-                              require_hash: bool) -> dict[str, Any]:
+    async def _notebook_model(self, path: str, entry: Entry, data: bytes | None,
+                              content: bool, require_hash: bool) -> dict[str, Any]:
         model = models.entry_model(path, entry, "notebook")
-        data = await self._body_if_needed(path, entry, content, require_hash)
+        data = await self._body_if_needed(path, entry, data, content, require_hash)
         if content:
             validation_error: dict[str, Any] = {}
             try:
@@ -302,7 +318,8 @@ class SwiftContentsManager(AsyncContentsManager):
         elif kind == "file":
             with swift_errors(self.log):
                 data = models.encode_file(path, model["content"], model.get("format"))
-            response = await self.run(self._replace_file, path, data, model.get("mimetype"))
+            response = await self.run(operations.replace_file, self.store, path, data,
+                                      model.get("mimetype") or models.guess_content_type(path))
             saved = models.saved_model(path, "file", len(data), response)
         elif kind == "directory":
             self._refuse_hidden(path)
@@ -342,12 +359,6 @@ class SwiftContentsManager(AsyncContentsManager):
         """What post-save hooks get as ``os_path``: where the object lives."""
         return f"swift://{self.store.container}/{self.store.key(path)}"
 
-    def _replace_file(self, path: str, data: bytes, mimetype: str | None) -> dict[str, str]:
-        parked = self.store.retire(path)
-        response = self.store.write(path, data, mimetype or models.guess_content_type(path))
-        self.store.drop_retired(parked)
-        return response
-
     async def _check_parent(self, path: str) -> None:
         parent = paths.split(path)[0]
         if parent and not await self.run(self.store.dir_exists, parent):
@@ -373,17 +384,17 @@ class SwiftContentsManager(AsyncContentsManager):
         self.log.debug("Saving chunk %s of %s", chunk, path)
         if chunk == 1:
             await self._check_parent(path)
-            upload_id = await self.run(self.store.start_upload, path)
+            upload_id = await self.run(operations.start_upload, self.store, path)
         else:
-            upload_id = await self.run(self.store.current_upload, path)
-        await self.run(self.store.put_segment, upload_id,
+            upload_id = await self.run(operations.current_upload, self.store, path)
+        await self.run(operations.put_segment, self.store, upload_id,
                        LAST_CHUNK_SEGMENT if chunk == -1 else chunk, data)
         if chunk != -1:
             saved = models.base_model(path, dt.datetime.now(dt.timezone.utc))
             saved.update(type="file", mimetype=models.guess_content_type(path))
             self.emit(data={"action": "save", "path": path})
             return saved
-        await self.run(self.store.finish_upload, path, upload_id,
+        await self.run(operations.finish_upload, self.store, path, upload_id,
                        model.get("mimetype") or models.guess_content_type(path))
         saved = await self.get(path, content=False)
         self.run_post_save_hooks(model=saved, os_path=self._location(path))
@@ -408,7 +419,7 @@ class SwiftContentsManager(AsyncContentsManager):
         non_empty = any(self.store.prefix + e.name != marker for e in tree)
         if non_empty and not (self.delete_to_trash or self.always_delete_dir):
             raise web.HTTPError(400, f"Directory {path} not empty")
-        await self.run(self.store.delete_tree, tree)
+        await self.run(operations.delete_tree, self.store, tree)
 
     # -- rename -------------------------------------------------------------------
     async def rename_file(self, old_path: str, new_path: str) -> None:
@@ -423,9 +434,10 @@ class SwiftContentsManager(AsyncContentsManager):
             if await self.exists(new_path):
                 raise web.HTTPError(409, f"File already exists: {new_path}")
             await self._check_parent(new_path)
-            await self.run(self.store.move_object, old_path, new_path, entry.is_manifest)
+            await self.run(operations.move_object, self.store, old_path, new_path,
+                           entry.is_manifest)
             return
-        await self.run(self.store.rename_dir, old_path, new_path)
+        await self.run(operations.rename_dir, self.store, old_path, new_path)
 
     # -- copy ---------------------------------------------------------------------
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
@@ -454,8 +466,64 @@ class SwiftContentsManager(AsyncContentsManager):
         if entry is not None:
             await self.run(self.store.copy, self.store.key(path), self.store.key(target))
         else:
-            await self.run(self.store.copy_tree, path, target,
+            await self.run(operations.copy_tree, self.store, path, target,
                            self.max_copy_folder_size_mb * 1024 * 1024)
         model = await self.get(target, content=False)
         self.emit(data={"action": "copy", "path": target, "source_path": path})
         return model
+
+    # -- what the storlets compute (the REST handlers' API) ---------------------------
+    async def notebook_listing(self, path: str = "") -> dict[str, Any]:
+        """Summaries of the notebooks directly in directory ``path``."""
+        path = self._visible(path)
+        if not await self.dir_exists(path):
+            raise web.HTTPError(404, f"No such directory: {path}")
+        entries = await self.run(self.store.list_dir, path)
+        names = sorted(e.name for e in entries if not e.is_dir
+                       and e.name.endswith(models.NOTEBOOK_EXT) and self._listable(e))
+        result = await self.run(self.nb_storlets.listing, self.store, names)
+        result["path"] = path
+        return result
+
+    async def checkpoint_diff(self, path: str, checkpoint_id: str = "",
+                              fmt: str = "nbdime") -> dict[str, Any]:
+        """Diff from a checkpoint (default: the latest) to the file: ``body`` in ``fmt``."""
+        path = self._visible(path)
+        if fmt not in DIFF_FORMATS:
+            raise web.HTTPError(400, f"format must be one of {', '.join(DIFF_FORMATS)}, not {fmt!r}")
+        path = await self._existing_file(path)
+        checkpoint_id = await self._checkpoint_of(path, checkpoint_id)
+        name = self.checkpoints.object_name(path, checkpoint_id)
+        result = await self.run(self.nb_storlets.diff, self.store, path, name, fmt)
+        result.update(path=path, checkpoint=checkpoint_id)
+        return result
+
+    async def validation_report(self, path: str) -> dict[str, Any]:
+        """nbformat's verdict on the file at ``path``, with every error found."""
+        path = await self._existing_file(self._visible(path))
+        report = await self.run(self.nb_storlets.validate, self.store, path)
+        report["path"] = path
+        return report
+
+    def _visible(self, path: str) -> str:
+        """The API path; hidden ones do not exist unless allow_hidden."""
+        path = self.api_path(path)
+        if not self.allow_hidden and paths.is_hidden(path):
+            raise web.HTTPError(404, f"No such file or directory: {path}")
+        return path
+
+    async def _existing_file(self, path: str) -> str:
+        if not await self.file_exists(path):
+            raise web.HTTPError(404, f"No such file: {path}")
+        return path
+
+    async def _checkpoint_of(self, path: str, checkpoint_id: str) -> str:
+        """``checkpoint_id`` if ``path`` has it; '' means its latest."""
+        ids = [c["id"] for c in await self.list_checkpoints(path)]
+        if not checkpoint_id:
+            if not ids:
+                raise web.HTTPError(404, f"{path} has no checkpoint to compare with")
+            return ids[-1]
+        if checkpoint_id not in ids:
+            raise web.HTTPError(404, f"No checkpoint {checkpoint_id!r} for {path}")
+        return checkpoint_id

@@ -1,34 +1,33 @@
-"""Swift I/O for swiftcontents: object naming, directory markers, paged listings.
+"""Single Swift requests for swiftcontents: object naming, markers, paged listings.
+
+Like swiftclient's ``client.py``: one method per request (a listing pages through
+Swift's 10,000-row limit). Multi-step work (directory rename, copy of a tree,
+chunked upload, replacing a large object) lives in ``operations.py``; checkpoint
+naming in ``checkpoints.py``.
 
 The only module that talks to python-swiftclient (connections come from
-``swiftproto.connection``). Everything here is blocking; the manager runs it in a
-bounded thread pool. Every swiftclient call goes through ``Store._call``, which
-counts requests and turns client failures into ``SwiftContentsError`` (the one
-translation point of this layer).
+``swiftproto.connection``). Everything here is blocking;
+the manager runs it in a bounded thread pool. Every swiftclient call goes through
+``Store._call``, which counts requests and turns client failures into
+``SwiftContentsError`` (the one translation point of this layer).
 
 Object layout in the user's container (``prefix`` is optional)::
 
     <prefix>a/b.ipynb          a file
     <prefix>a/                 a directory marker (zero bytes, application/directory)
 
-and in the auxiliary container (``<container>_swiftcontents`` by default)::
-
-    checkpoints/<prefix>a/b.ipynb/.~ckpt/<id>   checkpoints of a file
-    segments/<upload id>/<00000001>             chunks of a large upload
-    uploads/<sha256 of the path>                the upload in progress for a path
-    renames/<sha256 of the old path>            journal of a directory rename
+and in the auxiliary container (``<container>_swiftcontents`` by default) the
+checkpoints (``checkpoints.py``), upload segments and rename journals
+(``operations.py``).
 """
 from __future__ import annotations
 
 import dataclasses
 import email.utils
 import datetime as dt
-import hashlib
 import json
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
-import uuid
 from typing import Any, Callable, Iterator
 
 import requests
@@ -44,9 +43,6 @@ log.addHandler(logging.NullHandler())
 
 DIR_CONTENT_TYPE = "application/directory"
 PAGE_SIZE = 10000  # Swift's container_listing_limit
-SLO_MAX_SEGMENTS = 1000  # Swift's default max_manifest_segments
-CKPT_SEP = "/.~ckpt/"
-BULK_WORKERS = 8
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -103,7 +99,7 @@ def status_for(exc: BaseException) -> int:
 
 
 class Store:
-    """Blocking Swift operations on one container (+ its auxiliary container)."""
+    """Single blocking Swift requests on one container (+ its auxiliary container)."""
 
     def __init__(self, settings: SwiftSettings | None, container: str, *, prefix: str = "",
                  aux_container: str | None = None, create_container: bool = True,
@@ -167,12 +163,6 @@ class Store:
 
     def dir_key(self, path: str) -> str:
         return self.prefix + path + "/" if path else self.prefix
-
-    def ckpt_prefix(self, path: str) -> str:
-        return "checkpoints/" + self.key(path) + CKPT_SEP
-
-    def ckpt_tree_prefix(self, path: str) -> str:
-        return "checkpoints/" + self.key(path) + "/"
 
     # -- containers ---------------------------------------------------------------
     def ensure_containers(self) -> None:
@@ -238,6 +228,16 @@ class Store:
 
     def read(self, path: str, headers: dict[str, str] | None = None) -> tuple[dict[str, str], bytes]:
         return self._call(path, "get_object", self.container, self.key(path), headers=headers)
+
+    def open(self, path: str) -> tuple[Entry, bytes] | None:
+        """The file object at ``path`` and its bytes in one GET, or None."""
+        try:
+            h, data = self.read(path)
+        except SwiftContentsError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._entry_from_headers(path, h), data
 
     def read_aux(self, name: str) -> tuple[dict[str, str], bytes]:
         return self._call(name, "get_object", self.aux_container, name)
@@ -331,143 +331,9 @@ class Store:
                    headers={"X-Copy-From": resource_path(src_c, src_name)},
                    query_string="multipart-manifest=get" if manifest_only else None)
 
-    def retire(self, path: str) -> str | None:
-        """Before replacing ``path``: park an old large-object manifest in the aux
-        container so its segments can be deleted once the new version is in place."""
-        old = self.head(path)
-        if old is None or not old.is_manifest:
-            return None
-        parked = f"retired/{uuid.uuid4().hex}"
-        self.copy(self.key(path), parked, dst_aux=True, manifest_only=True)
-        return parked
-
-    def drop_retired(self, parked: str | None) -> None:
-        if parked:
-            self.delete_object(parked, aux=True, manifest=True)
-
-    # -- large uploads (segments + a static large object manifest) -----------------
-    def upload_pointer(self, path: str) -> str:
-        return "uploads/" + hashlib.sha256(self.key(path).encode()).hexdigest()
-
-    def start_upload(self, path: str) -> str:
-        upload_id = uuid.uuid4().hex
-        self.write_aux(self.upload_pointer(path), upload_id.encode())
-        return upload_id
-
-    def current_upload(self, path: str) -> str:
-        """The upload a chunk > 1 belongs to. Without one, LargeFileManager appends
-        to the file: a new upload starts with a server-side copy of the file."""
-        try:
-            _, body = self.read_aux(self.upload_pointer(path))
-            return body.decode()
-        except SwiftContentsError as exc:
-            if exc.status != 404:
-                raise
-        upload_id = self.start_upload(path)
-        if self.head(path) is not None:
-            self.copy(self.key(path), f"segments/{upload_id}/{0:08d}", dst_aux=True)
-        return upload_id
-
-    def put_segment(self, upload_id: str, number: int, data: bytes) -> None:
-        self.write_aux(f"segments/{upload_id}/{number:08d}", data)
-
-    def finish_upload(self, path: str, upload_id: str, content_type: str | None) -> None:
-        """Put the manifest at ``path`` (atomic replace), nested past 1,000 segments."""
-        rows = self.list_aux(f"segments/{upload_id}/")
-        segs = [{"path": f"/{self.aux_container}/{r['name']}", "etag": r["hash"],
-                 "size_bytes": r["bytes"]} for r in rows if "name" in r]
-        level = 0
-        while len(segs) > SLO_MAX_SEGMENTS:  # manifests of manifests
-            level += 1
-            groups = [segs[i:i + SLO_MAX_SEGMENTS] for i in range(0, len(segs), SLO_MAX_SEGMENTS)]
-            segs = []
-            for i, group in enumerate(groups):
-                name = f"segments/{upload_id}/m{level}-{i:05d}"
-                self._call(name, "put_object", self.aux_container, name, json.dumps(group),
-                           query_string="multipart-manifest=put")
-                segs.append({"path": f"/{self.aux_container}/{name}", "etag": None,
-                             "size_bytes": None})
-        parked = self.retire(path)
-        self._call(path, "put_object", self.container, self.key(path), json.dumps(segs),
+    def put_manifest(self, name: str, segments: list[dict[str, Any]], *, aux: bool = False,
+                     content_type: str | None = None) -> None:
+        """One PUT of a static large object manifest (atomic replace of ``name``)."""
+        container = self.aux_container if aux else self.container
+        self._call(name, "put_object", container, name, json.dumps(segments),
                    content_type=content_type, query_string="multipart-manifest=put")
-        self.delete_object(self.upload_pointer(path), aux=True)
-        self.drop_retired(parked)
-
-    # -- bulk operations (files, then directories; copy first, delete after) -------
-    def map_parallel(self, fn: Callable[[Any], Any], items: list[Any]) -> None:
-        """Run ``fn`` over ``items`` on a few threads (each has its own connection)."""
-        if len(items) <= 1:
-            for item in items:
-                fn(item)
-            return
-        with ThreadPoolExecutor(min(BULK_WORKERS, len(items))) as pool:
-            for _ in pool.map(fn, items):
-                pass
-
-    def move_object(self, old: str, new: str, is_manifest: bool) -> None:
-        self.copy(self.key(old), self.key(new), manifest_only=is_manifest)
-        self.delete_object(self.key(old))  # a manifest's segments now belong to the copy
-
-    def delete_tree(self, tree: list[Entry]) -> None:
-        """Files first, then markers deepest first: a retry after a failure still
-        sees the directory and finishes the job."""
-        files = [e for e in tree if not e.is_dir]
-        markers = sorted((self.prefix + e.name for e in tree if e.is_dir), key=len, reverse=True)
-        self.map_parallel(
-            lambda e: self.delete_object(self.prefix + e.name, manifest=e.is_manifest), files)
-        for name in markers:
-            self.delete_object(name)
-
-    def copy_tree(self, src: str, dst: str, limit_bytes: int) -> None:
-        tree = self.list_tree(src)
-        size = sum(e.size or 0 for e in tree)
-        if size > limit_bytes:
-            raise SwiftContentsError(400, (
-                f"Can't copy folders larger than {limit_bytes // (1024 * 1024)}MB, "
-                f"{src!r} is {size / (1024 * 1024):.1f}MB"))
-        self.map_parallel(lambda e: self.copy(self.prefix + e.name,
-                                              self.prefix + rekey(e.name, src, dst)), tree)
-        self.make_dir(dst)
-
-    def rename_journal(self, old: str) -> str:
-        return "renames/" + hashlib.sha256(self.key(old).encode()).hexdigest()
-
-    def rename_dir(self, old: str, new: str) -> None:
-        """Copy everything, then delete the sources. A journal object records the
-        rename first, so a retry after a failure half-way completes it."""
-        journal = self.rename_journal(old)
-        try:
-            _, body = self.read_aux(journal)
-            pending = json.loads(body)
-        except SwiftContentsError as exc:
-            if exc.status != 404:
-                raise
-            pending = None
-        if pending is not None and pending.get("new") != new:
-            raise SwiftContentsError(409, (
-                f"An unfinished rename of {old} to {pending.get('new')} exists: "
-                "retry that rename to complete it first"))
-        if pending is None:
-            if not self.dir_exists(old):
-                raise SwiftContentsError(404, f"File or directory does not exist: {old}")
-            if self.head(new) is not None or self.dir_exists(new):
-                raise SwiftContentsError(409, f"File already exists: {new}")
-            if new.startswith(old + "/"):
-                raise SwiftContentsError(400, f"Can't move {old} into itself")
-            parent = new.rpartition("/")[0]
-            if parent and not self.dir_exists(parent):
-                raise SwiftContentsError(404, f"No such directory: {parent}")
-            self.write_aux(journal, json.dumps({"old": old, "new": new}).encode())
-        tree = self.list_tree(old)
-        self.map_parallel(lambda e: self.copy(
-            self.prefix + e.name, self.prefix + rekey(e.name, old, new),
-            manifest_only=e.is_manifest), tree)
-        self.make_dir(new)
-        # Manifests are deleted without their segments: those belong to the copies now.
-        self.delete_tree([dataclasses.replace(e, is_manifest=False) for e in tree])
-        self.delete_object(journal, aux=True)
-
-
-def rekey(name: str, old: str, new: str) -> str:
-    """'old/x/y' -> 'new/x/y' (also the marker 'old/' -> 'new/')."""
-    return new + name[len(old):]

@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from swiftcontents import SwiftContentsManager
+from swiftcontents.operations import map_parallel
 from swiftcontents.store import Store
 
 
@@ -14,7 +15,7 @@ def wipe(store: Store, container: str) -> None:
     """Delete a container and everything in it (best effort; test cleanup only)."""
     try:
         names = [r["name"] for r in store._pages(container, "", None)]
-        store.map_parallel(lambda n: store._call(n, "delete_object", container, n), names)
+        map_parallel(lambda n: store._call(n, "delete_object", container, n), names)
         store._call(container, "delete_container", container)
     except Exception:
         pass

@@ -26,6 +26,7 @@ from nbformat import writes
 from nbformat.v4 import new_notebook
 
 from swiftcontents import SwiftContentsManager
+from swiftcontents.operations import map_parallel
 from swiftcontents.store import Store
 
 STORLETS = "auto"
@@ -110,7 +111,7 @@ def _contents(contents_dir: Any) -> dict[str, Any]:
         parts = d.split("/")
         for i in range(1, len(parts) + 1):
             store.make_dir("/".join(parts[:i]))
-    store.map_parallel(lambda w: store.write(w[0], w[1], None), writes_)
+    map_parallel(lambda w: store.write(w[0], w[1], None), writes_)
     from pathlib import PurePosixPath
     for path, _, kind in writes_:
         paths[kind].append(PurePosixPath(path))

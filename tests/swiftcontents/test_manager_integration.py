@@ -11,7 +11,8 @@ import nbformat
 import pytest
 from tornado import web
 
-from swiftcontents import store as store_mod
+from swiftcontents import operations
+from swiftcontents.operations import map_parallel
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 FILES = Path(__file__).resolve().parent.parent / "files" / "swiftcontents"
@@ -128,7 +129,7 @@ async def test_listing_1000_entries_costs_constant_requests(cm):
     await cm.save({"type": "directory"}, "small")
     await cm.save({"type": "directory"}, "big")
     names = [f"big/f{i:04d}.txt" for i in range(1000)]
-    await cm.run(cm.store.map_parallel, lambda n: cm.store.write(n, b"x", "text/plain"), names)
+    await cm.run(map_parallel, lambda n: cm.store.write(n, b"x", "text/plain"), names)
     await cm.save({"type": "file", "format": "text", "content": "x"}, "small/f.txt")
 
     async def cost(path: str) -> tuple[int, int]:
@@ -138,7 +139,7 @@ async def test_listing_1000_entries_costs_constant_requests(cm):
 
     small, big = await cost("small"), await cost("big")
     assert big[1] == 1000 and small[1] == 1
-    assert big[0] == small[0] <= 3, (small, big)  # HEAD file, HEAD marker, one listing page
+    assert big[0] == small[0] <= 3, (small, big)  # GET (no file), HEAD marker, one listing page
 
 
 async def test_blocking_calls_run_in_the_bounded_pool(make_cm):
@@ -157,8 +158,36 @@ async def test_blocking_calls_run_in_the_bounded_pool(make_cm):
     assert all(name.startswith("swiftcontents") for name in seen) and len(seen) <= 2
 
 
+def spy_requests(cm) -> list[str]:
+    """The swiftclient methods the manager's store calls from now on, in order."""
+    calls: list[str] = []
+    original = cm.store._call
+
+    def spy(what, method, *args, **kwargs):
+        calls.append(method)
+        return original(what, method, *args, **kwargs)
+
+    cm.store._call = spy
+    return calls
+
+
+async def test_opening_a_file_is_one_get(cm):
+    await cm.save({"type": "file", "format": "text", "content": "x"}, "a.txt")
+    await cm.save(nb_model(), "n.ipynb")
+    calls = spy_requests(cm)
+    for path in ("a.txt", "n.ipynb"):
+        calls.clear()
+        model = await cm.get(path, require_hash=True)
+        assert calls == ["get_object"], (path, calls)
+        assert model["content"] and model["hash"] and model["last_modified"].year > 1970
+    calls.clear()
+    assert (await cm.get("a.txt", content=False))["size"] == 1 and calls == ["head_object"]
+    assert await status_of(cm.get("missing.txt")) == 404
+    assert await status_of(cm.get("a.txt", type="directory")) == 400
+
+
 async def test_chunked_upload_assembled_in_swift(cm, monkeypatch):
-    monkeypatch.setattr(store_mod, "SLO_MAX_SEGMENTS", 3)  # force a nested manifest
+    monkeypatch.setattr(operations, "SLO_MAX_SEGMENTS", 3)  # force a nested manifest
     await cm.save({"type": "file", "format": "text", "content": "old version"}, "big.bin")
     parts = [bytes([i]) * 1000 for i in range(7)]
     numbers = [1, 2, 3, 4, 5, 6, -1]

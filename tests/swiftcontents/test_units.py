@@ -14,7 +14,8 @@ from swiftcontents import checkpoints, models, storlets
 from swiftcontents.errors import SwiftContentsError
 from swiftcontents.manager import SwiftContentsManager, swift_errors
 from swiftcontents.store import (
-    Entry, parse_http_date, parse_listing_time, parse_x_timestamp, rekey, status_for)
+    Entry, parse_http_date, parse_listing_time, parse_x_timestamp, status_for)
+from swiftcontents.operations import rekey
 
 FILES = Path(__file__).resolve().parent.parent / "files" / "swiftcontents"
 

@@ -1,11 +1,12 @@
-"""The main job's JupyterLab launch, pure parts: no token on the command line."""
+"""The main job's pure parts: no token on the command line; no Swift server, a clear error."""
 from __future__ import annotations
 
 import stat
 
 from jupyter_server.auth.identity import IdentityProvider
 
-from s2aio.main_job import lab_argv, lab_env, write_token_file
+from swiftcontents import main_job
+from swiftcontents.main_job import lab_argv, lab_env, write_token_file
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 SWIFT_ENV = {"ST_AUTH": "http://127.0.0.1:1/auth/v1.0", "ST_USER": "test:tester",
@@ -46,3 +47,12 @@ def test_jupyter_server_reads_the_token_file(tmp_path, monkeypatch):
     provider = IdentityProvider()
     assert provider.token == TOKEN
     assert provider.token_generated is False  # so jupyter logs "?token=..." only
+
+
+def test_without_the_server_parts_the_main_job_says_which_extra(monkeypatch, capsys):
+    find_spec = main_job.importlib.util.find_spec
+    monkeypatch.setattr(main_job.importlib.util, "find_spec",
+                        lambda name: None if name == "storlets" else find_spec(name))
+    assert main_job.main(["--no-lab"]) == 1
+    err = capsys.readouterr().err
+    assert "storlets not installed" in err and "pip install 'swift-notebooks[s2aio]'" in err

@@ -1,4 +1,7 @@
-"""The main job (``make run``): notebooks in Swift, storlets next to them, JupyterLab on top.
+"""The main job (``swift-notebooks``): notebooks in Swift, storlets next to them, JupyterLab on top.
+
+The product's demo, not part of the Swift all-in-one: it only *uses* s2aio, which
+needs the Swift server parts (``pip install 'swift-notebooks[s2aio]'``).
 
 1. start s2aio (idempotent);
 2. deploy and warm the storlets of ``storlets_apps`` with their dependencies;
@@ -14,6 +17,7 @@ the terminal (JupyterLab's own log shows ``?token=...``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import secrets
@@ -27,9 +31,7 @@ from storlets_apps.nblisting import render_markdown
 from swiftproto import listing_calls, run_headers
 from swiftproto.batching import STAMPED_METADATA_BYTES
 
-from .core import S2AIO
-from .errors import S2AIOError
-
+SERVER_PARTS = ("swift", "storlets")  # what s2aio runs; a plain install has neither
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 CONTAINER = "notebooks"
@@ -106,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lab-port", type=int, default=8888)
     parser.add_argument("--no-lab", action="store_true", help="stop after the listing")
     args = parser.parse_args(argv)
+    missing = [name for name in SERVER_PARTS if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"main job: error: {', '.join(missing)} not installed: the main job runs Swift "
+              "here; pip install 'swift-notebooks[s2aio]'", file=sys.stderr)
+        return 1
+    from s2aio import S2AIO, S2AIOError  # the server parts, only once known present
+
     aio = S2AIO(args.data_dir, args.port)
     try:
         started = aio.start()
