@@ -2,7 +2,7 @@
 
 The storlet source (a cell, or a deployed storlet fetched from Swift) is
 written beside its dependencies, as the engine does, and run by
-``storlets_apps.harness.run_storlet`` with the engine's file rules (bytes,
+``swiftproto.harness.run_storlet`` with the engine's file rules (bytes,
 metadata before body, set once). Nothing is deployed.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def run(source: str, main_class: str, data: bytes, *, params: Mapping[str, str],
         metadata: Mapping[str, str], extra: Sequence[tuple[bytes, Mapping[str, str]]],
         dependencies_dir: Path, storlet: str, target: str) -> StorletResult:
     """Run ``main_class`` from ``source`` on ``data``; the result looks like a GET's."""
-    from storlets_apps.harness import HarnessError, run_storlet
+    from swiftproto.harness import HarnessError, run_storlet
 
     module, _ = parse_module_class(main_class or "")
     path = dependencies_dir / f"{module}.py"
