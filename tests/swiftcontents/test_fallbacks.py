@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -91,3 +93,21 @@ def test_diff_problems_are_the_storlets_on_both_paths():
     assert storlet.metadata[_nbcommon.ERROR] == "unknown_version"
     assert err.value.message.startswith("cannot diff: unknown_version: checkpoint: ")
     assert storlets.diff_error({"X-Object-Meta-Nb-Error": ""}) is None  # blanked by a COPY
+
+
+def test_the_server_needs_no_nbdime_for_any_format():
+    # nbdime is for tests and for users who ask for its format, not a runtime dependency.
+    script = (
+        "import sys, json\n"
+        "sys.modules['nbdime'] = None  # any import of nbdime now fails\n"
+        "import deploy, ipython_ext.magics, swiftcontents, swiftcontents.handlers\n"
+        "from swiftcontents import storlets\n"
+        "nb = {'nbformat': 4, 'nbformat_minor': 5, 'metadata': {}, 'cells': []}\n"
+        "base = json.dumps(nb).encode()\n"
+        "nb['cells'].append({'id': 'a', 'cell_type': 'markdown', 'metadata': {}, 'source': 'x'})\n"
+        "current = json.dumps(nb).encode()\n"
+        "print(json.dumps([storlets.local_diff(base, current, f)[0] for f in storlets.DIFF_TYPES]))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == list(storlets.DIFF_TYPES.values())
