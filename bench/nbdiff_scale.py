@@ -35,7 +35,7 @@ def time_storlet(n: int) -> tuple[float, bool]:
     import nbdime
     import nbformat
 
-    from storlets_apps.harness import run_storlet
+    from swiftproto.harness import run_storlet
     from storlets_apps.nbdiff import DiffStorlet
 
     base = notebook(n)

@@ -4,6 +4,8 @@
                   from the zip root (the storlet puts the zip on ``sys.path``)
 ``file:PKG/REL``  a data file inside an installed package (e.g. a JSON schema)
 ``repo:REL``      a file of the storlets source directory (e.g. ``_nbcommon.py``)
+``derived:NAME``  bytes computed here by a library the sandbox does not have, from
+                  the list :data:`DERIVED` (e.g. nbformat's adjusted schema)
 
 Bytes are deterministic (sorted entries, fixed timestamps and modes, no
 ``__pycache__``) so that an unchanged dependency keeps its MD5/ETag between runs
@@ -15,14 +17,16 @@ import dataclasses
 import importlib.machinery
 import importlib.util
 import io
+import json
 import stat
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from .discover import parse_dependency_spec
 from .errors import DeployError
 
-__all__ = ["Dependency", "build_dependency", "zip_package", "package_dirs"]
+__all__ = ["DERIVED", "Dependency", "build_dependency", "zip_package", "package_dirs"]
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 ZIP_FILE_MODE = 0o644
@@ -130,10 +134,50 @@ def _file_in_package(target: str, spec: str) -> Path:
     raise DeployError(f"{spec}: no file {rel!r} in package {package!r} ({dirs[0]})")
 
 
+def nbformat_schemas() -> bytes:
+    """Every schema nbformat validates with, chosen and adjusted by nbformat itself.
+
+    ``{"nbformat": version, "latest_v4_minor": N, "schemas": {"3.0" | "4.0".."4.N" |
+    "4.future": {"name": file, "schema": ...}}}``: for each version, the schema
+    ``get_validator`` compiles; for "4.future" (a minor past nbformat's latest)
+    the schema with nbformat's own adjustments (``additionalProperties``
+    relaxed, unknown cell and output types allowed), never a re-creation.
+    """
+    try:
+        import nbformat
+        from nbformat import v3, v4, validator
+    except ImportError:
+        raise DeployError("derived:nbformat-schemas needs nbformat (pip install nbformat)") from None
+    schemas = {}
+    for module in (v3, v4):
+        for (major, minor), name in module.nbformat_schema.items():
+            if major is not None:
+                schemas[f"{major}.{minor}"] = {
+                    "name": name, "schema": validator.get_validator(major, minor)._schema}
+    schemas["4.future"] = {"name": v4.nbformat_schema[(None, None)],
+                           "schema": validator.get_validator(4, v4.nbformat_minor + 1)._schema}
+    bundle = {"nbformat": nbformat.__version__, "latest_v4_minor": v4.nbformat_minor,
+              "schemas": schemas}
+    return json.dumps(bundle, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+DERIVED: dict[str, Callable[[], bytes]] = {
+    "nbformat-schemas": nbformat_schemas,
+}
+
+
+def _derived(target: str, spec: str) -> bytes:
+    if target not in DERIVED:
+        raise DeployError(f"{spec}: unknown derivation; known: {', '.join(sorted(DERIVED))}")
+    return DERIVED[target]()
+
+
 def build_dependency(name: str, spec: str, source_dir: Path) -> Dependency:
     """Build the dependency ``name`` described by ``spec``."""
     kind, target = parse_dependency_spec(spec)
     if kind == "package":
         return Dependency(name, spec, zip_package(target))
+    if kind == "derived":
+        return Dependency(name, spec, _derived(target, spec))
     path = _file_in_package(target, spec) if kind == "file" else _inside(Path(source_dir), target, spec)
     return Dependency(name, spec, path.read_bytes(), _permissions(path))

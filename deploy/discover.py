@@ -24,7 +24,7 @@ __all__ = ["StorletSpec", "DEPENDENCY_KINDS", "find_storlets", "parse_storlet",
            "parse_dependency_spec", "storlet_classes"]
 
 DEPENDENCIES_NAME = "STORLET_DEPENDENCIES"
-DEPENDENCY_KINDS = ("package", "file", "repo")
+DEPENDENCY_KINDS = ("package", "file", "repo", "derived")
 CALL_ARGS = ("self", "in_files", "out_files", "params")
 
 
@@ -94,6 +94,9 @@ def parse_dependency_spec(spec: str) -> tuple[str, str]:
     if kind == "package":
         if not all(part.isidentifier() for part in target.split(".")):
             raise DeployError(f"bad dependency spec {spec!r}: {target!r} is not a package name")
+    elif kind == "derived":
+        if not target.replace("-", "_").isidentifier():
+            raise DeployError(f"bad dependency spec {spec!r}: {target!r} is not a derivation name")
     else:
         rel = PurePosixPath(target)
         if rel.is_absolute() or ".." in rel.parts or target.startswith("\\"):

@@ -2,9 +2,9 @@
 
 The storlet source (a cell, or a deployed storlet fetched from Swift) is
 written beside its dependencies, as the engine does, and run by
-``storlets_apps.harness.run_storlet`` with the engine's file rules (bytes,
+``swiftproto.harness.run_storlet`` with the engine's file rules (bytes,
 metadata before body, set once). Nothing is deployed. The harness uses storlets'
-own file classes, which come with the ``[s2aio]`` extra, not a plain install.
+own file classes (the ``storlets`` package, without a Swift server).
 """
 from __future__ import annotations
 
@@ -18,9 +18,6 @@ from .parsing import parse_module_class
 from .result import StorletLog, StorletResult
 
 LOCAL_TIMEOUT_S = 60.0
-NEEDS_STORLETS = ("--local runs the storlet with the storlets engine's own file classes, "
-                  "which this install lacks: pip install 'swift-notebooks[s2aio]', or "
-                  "run the storlet in Swift (drop --local)")
 
 
 def apply_range(data: bytes, byte_range: str | None) -> bytes:
@@ -65,12 +62,7 @@ def run(source: str, main_class: str, data: bytes, *, params: Mapping[str, str],
         metadata: Mapping[str, str], extra: Sequence[tuple[bytes, Mapping[str, str]]],
         dependencies_dir: Path, storlet: str, target: str) -> StorletResult:
     """Run ``main_class`` from ``source`` on ``data``; the result looks like a GET's."""
-    try:
-        from storlets_apps.harness import HarnessError, run_storlet
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] != "storlets":
-            raise
-        raise StorletMagicError(NEEDS_STORLETS) from None
+    from swiftproto.harness import HarnessError, run_storlet
 
     module, _ = parse_module_class(main_class or "")
     path = dependencies_dir / f"{module}.py"

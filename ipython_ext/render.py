@@ -20,6 +20,8 @@ import json
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
+from storlets_apps import _nbcommon
+
 TEXT_PREVIEW_CHARS = 4000
 HEX_PREVIEW_BYTES = 256
 CELL_CHARS = 200
@@ -27,7 +29,8 @@ MAX_ROWS = 500
 HTML_FRAME_PX = 480
 # Error metadata of storlets: this project's (``Nb-Error`` + ``Nb-Error-Detail``)
 # and a generic one. On PUT/COPY the engine drops ``Storlet-*`` metadata.
-ERROR_HEADERS = ("x-object-meta-nb-error", "x-object-meta-storlet-error")
+ERROR_HEADERS = ((_nbcommon.META_PREFIX + _nbcommon.ERROR).lower(),
+                 "x-object-meta-storlet-error")
 LISTING_KEYS = frozenset({"name", "path", "title", "kernel", "cells", "language",
                           "nbformat", "valid", "size", "output_bytes"})
 LISTING_CONTAINER_KEYS = ("notebooks", "entries", "items", "listing", "files")
@@ -106,6 +109,12 @@ def error_message(headers: Mapping[str, str]) -> str | None:
 def error_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items()
             if any(k == h or k == f"{h}-detail" for h in ERROR_HEADERS)}
+
+
+def stamp_text(headers: Mapping[str, str]) -> str | None:
+    """The validation stamp in the headers as the typed verdict (JSON), if stamped."""
+    stamp = _nbcommon.parse_stamp(headers)
+    return None if stamp is None else json.dumps(stamp, ensure_ascii=False)
 
 
 def classify(view: View) -> tuple[str, Any]:
@@ -303,8 +312,10 @@ def result_html(view: View) -> str:
     log = (f"<details><summary>storlet log</summary><pre>{escape(log_lines(view.log, view.storlet))}</pre>"
            "</details>"
            if view.log is not None else "")
+    stamp = stamp_text(view.headers)
+    stamp_line = f"<p>validation stamp: <code>{escape(stamp)}</code></p>" if stamp else ""
     return (f"<div class='storlet-result'><p><b>{escape(view.title)}</b> → "
-            f"status <b>{view.status}</b> <small>({escape(kind)})</small></p>"
+            f"status <b>{view.status}</b> <small>({escape(kind)})</small></p>{stamp_line}"
             f"{body_html(kind, data, view)}"
             f"<details><summary>headers</summary><table>{headers}</table></details>"
             f"{log}</div>")
@@ -367,6 +378,9 @@ def result_text(view: View) -> str:
     for key in ("content-type", "content-length", "etag"):
         if key in view.headers:
             lines.append(f"  {key}: {view.headers[key]}")
+    stamp = stamp_text(view.headers)
+    if stamp:
+        lines.append(f"  validation stamp: {stamp}")
     lines.append(body_text(kind, data, view))
     if view.log is not None:
         lines += ["--- storlet log ---", log_lines(view.log, view.storlet)]

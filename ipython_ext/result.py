@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Iterator, Mapping
 
+from storlets_apps import _nbcommon
+
 from . import render
 
 PREVIEW_BYTES = 64 << 10
@@ -86,6 +88,12 @@ class StorletResult:
         """User metadata (``X-Object-Meta-*``), as the storlet set it."""
         prefix = "x-object-meta-"
         return {k[len(prefix):]: v for k, v in self.headers.items() if k.startswith(prefix)}
+
+    @property
+    def validation(self) -> dict[str, Any] | None:
+        """The typed validation stamp (nbvalidate ``mode=stamp``) in the headers, if any:
+        ``{"valid": True|False|None, "error_count": int|None, ...}``."""
+        return _nbcommon.parse_stamp(self.headers)
 
     @property
     def text(self) -> str:

@@ -9,7 +9,11 @@ budgets (``max_bytes``, ``max_seconds``), reading an input under the size
 budget, parsing a notebook with clear errors, and the guarded ``__call__``
 skeleton that turns any user-level problem into a JSON error document plus
 ``Nb-Error`` metadata instead of raising (the engine would answer a bare 503),
-and :func:`html_text`, the one escaping step of every HTML rendering.
+:func:`html_text`, the one escaping step of every HTML rendering, and the
+validation stamp's vocabulary (:func:`stamp_metadata`, :func:`parse_stamp`).
+
+Client code (swiftcontents, ipython_ext) imports it as ``storlets_apps._nbcommon``
+for the stamp vocabulary, so the storlets and their readers cannot drift apart.
 """
 
 import html
@@ -29,6 +33,25 @@ READ_CHUNK = 1 << 20
 # The engine reads the metadata JSON with one 4096-byte read: stay well below.
 MAX_DETAIL_CHARS = 300
 JSON_TYPE = "application/json; charset=utf-8"
+
+# --- The metadata vocabulary --------------------------------------------------
+# Keys of storlet output metadata; Swift stores and returns each one as
+# ``X-Object-Meta-<key>`` (any case). Every writer and reader uses these names.
+META_PREFIX = "X-Object-Meta-"
+ERROR = "Nb-Error"                  # a problem's code (error documents and stamps)
+ERROR_DETAIL = "Nb-Error-Detail"
+VALID = "Nb-Valid"                  # yes | no | unknown (not checked: budget, bug)
+ERROR_COUNT = "Nb-Error-Count"      # "2", or "50+" when the list was truncated
+NBFORMAT = "Nb-Nbformat"            # "4.5"
+SCHEMA = "Nb-Schema"                # the schema file used
+FIRST_ERROR = "Nb-First-Error"      # "path: message", at most 200 characters
+VALIDATED_BY = "Nb-Validated-By"    # absent (the storlet in Swift) or "server"
+# Every key a stamp may carry, so a new stamp can blank an older one's keys.
+STAMP_KEYS = (VALID, ERROR_COUNT, NBFORMAT, SCHEMA, FIRST_ERROR, ERROR, ERROR_DETAIL,
+              VALIDATED_BY)
+VALID_WORDS = {True: "yes", False: "no", None: "unknown"}
+TRUNCATED_MARK = "+"
+COMPUTED_BY = ("storlet", "server")  # which path computed an answer or a stamp
 
 
 class NotebookProblem(Exception):
@@ -275,8 +298,8 @@ def error_document(code, detail, **extra):
 
 def error_metadata(code, detail):
     return {
-        "Nb-Error": header_safe(code, 64),
-        "Nb-Error-Detail": header_safe(detail),
+        ERROR: header_safe(code, 64),
+        ERROR_DETAIL: header_safe(detail),
         "Content-Type": JSON_TYPE,
     }
 
@@ -326,3 +349,61 @@ def html_text(value):
     opening a tag, ending an attribute or closing a ``<textarea>``/``<style>``.
     """
     return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
+
+# --- The validation stamp: one typed verdict ------------------------------------
+
+def stamp_metadata(report):
+    """Stamp metadata for a validation report (``valid``, ``error_count``, ...)."""
+    md = {
+        VALID: VALID_WORDS[report["valid"]],
+        ERROR_COUNT: "%d%s" % (report["error_count"],
+                               TRUNCATED_MARK if report["truncated"] else ""),
+        NBFORMAT: "%s.%s" % (report["nbformat"], report["nbformat_minor"]),
+        SCHEMA: report["schema"],
+    }
+    if report["errors"]:
+        first = report["errors"][0]
+        md[FIRST_ERROR] = header_safe(
+            "%s: %s" % (first["path"] or "notebook", first["message"]), 200)
+    return md
+
+
+def _meta_key(key):
+    """``nb-valid``, ``Nb-Valid`` or ``X-Object-Meta-Nb-Valid`` -> ``nb-valid``."""
+    key = key.lower()
+    prefix = META_PREFIX.lower()
+    return key[len(prefix):] if key.startswith(prefix) else key
+
+
+def _parse_count(raw):
+    """(error_count, truncated) from ``"2"`` or ``"50+"``; (None, False) if unreadable."""
+    raw = raw.strip()
+    truncated = raw.endswith(TRUNCATED_MARK)
+    digits = raw[:-1] if truncated else raw
+    return (int(digits), truncated) if digits.isdigit() else (None, False)
+
+
+def parse_stamp(headers):
+    """The typed verdict in object metadata or response headers, or None if unstamped.
+
+    ``{valid: True|False|None, error_count: int|None, truncated: bool,
+    validated_by: "storlet"|"server"}`` (``valid`` None: not checked;
+    ``error_count`` None: no count, e.g. not a notebook) plus, when stamped,
+    ``nbformat``, ``schema``, ``first_error``, ``error``, ``error_detail``. Keys may
+    carry ``X-Object-Meta-`` or not, in any case. Empty values are keys an
+    older stamp left and a newer one blanked: absent.
+    """
+    meta = {_meta_key(k): v for k, v in headers.items() if v != ""}
+    if VALID.lower() not in meta:
+        return None
+    words = {word: value for value, word in VALID_WORDS.items()}
+    count, truncated = _parse_count(meta.get(ERROR_COUNT.lower(), ""))
+    stamp = {"valid": words.get(meta[VALID.lower()].strip().lower()),
+             "error_count": count, "truncated": truncated,
+             "validated_by": "server" if meta.get(VALIDATED_BY.lower()) == "server"
+             else "storlet"}
+    for key in (NBFORMAT, SCHEMA, FIRST_ERROR, ERROR, ERROR_DETAIL):
+        if key.lower() in meta:
+            stamp[key.lower()[len("nb-"):].replace("-", "_")] = meta[key.lower()]
+    return stamp

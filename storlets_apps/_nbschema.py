@@ -1,19 +1,23 @@
 """nbformat schema validation with the official schemas (uploaded as a dependency).
 
-Never deployed as a storlet (leading ``_``). Needs, beside it, the schema files
-of the installed nbformat (``nbformat.v3.schema.json``, ``nbformat.v4.N.schema.json``
-for N in 0..5, ``nbformat.v4.schema.json``) and ``fastjsonschema.zip``; see
-its own literal ``STORLET_DEPENDENCIES``; a storlet that lists
-``"_nbschema.py": "repo:_nbschema.py"`` gets them too (storlets-deploy follows
-``repo:`` modules' declarations).
+Never deployed as a storlet (leading ``_``). Needs, beside it,
+``nbformat-schemas.json`` and ``fastjsonschema.zip``; see its own literal
+``STORLET_DEPENDENCIES``; a storlet that lists ``"_nbschema.py":
+"repo:_nbschema.py"`` gets them too (storlets-deploy follows ``repo:`` modules'
+declarations).
 
-The verdict follows ``nbformat.validate`` exactly (nbformat's default
-validator is fastjsonschema too):
+``nbformat-schemas.json`` is derived at deploy time by nbformat itself
+(``derived:nbformat-schemas``, see ``deploy.dependencies``): for every version
+nbformat knows, the schema its ``get_validator`` compiles, and for v4
+notebooks "from the future" (a minor past nbformat's latest) the schema as
+nbformat adjusts it (``additionalProperties`` relaxed, unknown cell and output
+types allowed). Nothing of nbformat is re-created here, so the verdict follows
+``nbformat.validate`` exactly (nbformat's default validator is fastjsonschema
+too), for whichever nbformat storlets-deploy ran with:
 
-- the version is ``nbformat``/``nbformat_minor`` (defaults 1/0); nbformat 3.0
-  and 4.0-4.5 use their own schema, 4.6+ ("from the future") the latest schema
-  with ``additionalProperties`` relaxed and unknown cell/output types allowed;
-  any other version has no schema (an ``unknown_version`` problem);
+- the version is ``nbformat``/``nbformat_minor`` (defaults 1/0); a known
+  version uses its own schema, 4.N past the latest the adjusted one; any other
+  version has no schema (an ``unknown_version`` problem);
 - for 4.5+, missing and duplicate cell ids are repaired before validation, as
   nbformat does (reported as warnings, not errors).
 
@@ -31,41 +35,30 @@ import uuid
 
 try:
     import _nbcommon
-except ImportError:  # imported from the repository (local harness, tests)
+    _build_dependency = None
+except ImportError:  # imported from the repository (local harness, tests, fallbacks)
     from storlets_apps import _nbcommon
+    # Outside the engine a dependency missing beside this module is built by
+    # storlets-deploy's own code: the bytes it would upload.
+    from deploy.dependencies import build_dependency as _build_dependency
 
 from_here = os.path.dirname(os.path.abspath(__file__))
 
-SCHEMA_FILES = {
-    (3, 0): "nbformat.v3.schema.json",
-    (4, 0): "nbformat.v4.0.schema.json",
-    (4, 1): "nbformat.v4.1.schema.json",
-    (4, 2): "nbformat.v4.2.schema.json",
-    (4, 3): "nbformat.v4.3.schema.json",
-    (4, 4): "nbformat.v4.4.schema.json",
-    (4, 5): "nbformat.v4.5.schema.json",
-}
-LATEST_V4_FILE = "nbformat.v4.schema.json"
-LATEST_V4_MINOR = 5
+SCHEMAS_FILE = "nbformat-schemas.json"
+FUTURE_V4 = "4.future"  # the bundle's key for 4.N past nbformat's latest minor
 
 # What this module needs beside it, read from the AST by storlets-deploy (a
 # storlet listing "_nbschema.py" as a repo: dependency gets these too).
 STORLET_DEPENDENCIES = {
     "_nbcommon.py": "repo:_nbcommon.py",
     "fastjsonschema.zip": "package:fastjsonschema",
-    "nbformat.v3.schema.json": "file:nbformat/v3/nbformat.v3.schema.json",
-    "nbformat.v4.0.schema.json": "file:nbformat/v4/nbformat.v4.0.schema.json",
-    "nbformat.v4.1.schema.json": "file:nbformat/v4/nbformat.v4.1.schema.json",
-    "nbformat.v4.2.schema.json": "file:nbformat/v4/nbformat.v4.2.schema.json",
-    "nbformat.v4.3.schema.json": "file:nbformat/v4/nbformat.v4.3.schema.json",
-    "nbformat.v4.4.schema.json": "file:nbformat/v4/nbformat.v4.4.schema.json",
-    "nbformat.v4.5.schema.json": "file:nbformat/v4/nbformat.v4.5.schema.json",
-    "nbformat.v4.schema.json": "file:nbformat/v4/nbformat.v4.schema.json",
+    "nbformat-schemas.json": "derived:nbformat-schemas",
 }
 
 DEFAULT_MAX_ERRORS = 50
 
 _validators = {}
+_bundle = {}  # the parsed nbformat-schemas.json, loaded once (read-only)
 
 
 def _fastjsonschema():
@@ -82,75 +75,64 @@ def _fastjsonschema():
     return fastjsonschema
 
 
-def _schema_file(major, minor):
-    """(file name, relaxed) for a version, or an ``unknown_version`` problem."""
-    if (major, minor) in SCHEMA_FILES:
-        return SCHEMA_FILES[(major, minor)], False
-    if major == 4 and minor > LATEST_V4_MINOR:
-        return LATEST_V4_FILE, True
+def _schemas():
+    """``nbformat-schemas.json``: {nbformat, latest_v4_minor, schemas: {"4.5": {name, schema}}}."""
+    if not _bundle:
+        _bundle.update(json.loads(_bundle_bytes().decode("utf-8")))
+    return _bundle
+
+
+def _bundle_bytes():
+    path = _nbcommon.dependency_path(SCHEMAS_FILE, from_here)
+    if path:
+        with open(path, "rb") as f:
+            return f.read()
+    if _build_dependency is not None:
+        try:
+            return _build_dependency(
+                SCHEMAS_FILE, STORLET_DEPENDENCIES[SCHEMAS_FILE], from_here).data
+        except Exception as exc:  # a DeployError: nbformat is not installed here
+            raise _nbcommon.NotebookProblem("dependency_missing", str(exc))
+    raise _nbcommon.NotebookProblem(
+        "dependency_missing",
+        "%s was not found beside the storlet; redeploy with storlets-deploy" % SCHEMAS_FILE)
+
+
+def _schema_key(major, minor):
+    """The bundle's key for a version, or an ``unknown_version`` problem."""
+    bundle = _schemas()
+    key = "%s.%s" % (major, minor)
+    if key in bundle["schemas"] and key != FUTURE_V4:
+        return key
+    if major == 4 and minor > bundle["latest_v4_minor"]:
+        return FUTURE_V4
+    known = sorted(k for k in bundle["schemas"] if k != FUTURE_V4)
     raise _nbcommon.NotebookProblem(
         "unknown_version",
-        "no schema for nbformat %s.%s; known versions are 3.0 and 4.0-4.%d (4.6+ is "
-        "checked with the latest schema)" % (major, minor, LATEST_V4_MINOR))
-
-
-def _load_schema(name):
-    path = _nbcommon.dependency_path(name, from_here) or _installed_schema(name)
-    if not path:
-        raise _nbcommon.NotebookProblem(
-            "dependency_missing",
-            "schema %s was not found beside the storlet; redeploy with storlets-deploy" % name)
-    with open(path, "rb") as f:
-        return json.loads(f.read().decode("utf-8"))
-
-
-def _installed_schema(name):
-    """The schema inside an installed nbformat (local runs), without importing it."""
-    import importlib.util
-    spec = importlib.util.find_spec("nbformat")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        for sub in ("v3", "v4"):
-            path = os.path.join(root, sub, name)
-            if os.path.exists(path):
-                return path
-    return None
-
-
-def _relax(schema):
-    """What nbformat does for notebooks from the future (4.6+)."""
-    if isinstance(schema, dict):
-        return {k: True if k == "additionalProperties" else _relax(v) for k, v in schema.items()}
-    if isinstance(schema, list):
-        return [_relax(v) for v in schema]
-    return schema
-
-
-def _allow_undefined(schema):
-    defs = schema["definitions"]
-    defs["cell"]["oneOf"].append({"$ref": "#/definitions/unrecognized_cell"})
-    defs["output"]["oneOf"].append({"$ref": "#/definitions/unrecognized_output"})
-    return schema
+        "no schema for nbformat %s.%s; known versions are %s (4.%d+ is checked with "
+        "the latest schema, as nbformat does)"
+        % (major, minor, ", ".join(known), bundle["latest_v4_minor"] + 1))
 
 
 def _schema(major, minor):
-    name, relaxed = _schema_file(major, minor)
-    schema = _load_schema(name)
-    if relaxed:
-        schema = _allow_undefined(_relax(schema))
-    return name, schema
+    """(schema name, schema) for a version."""
+    entry = _schemas()["schemas"][_schema_key(major, minor)]
+    return entry["name"], entry["schema"]
 
 
 def validator(major, minor, ref=None):
     """(schema name, compiled validator) for a version and optional definition."""
-    key = (major, minor, ref)
-    if key not in _validators:
-        name, schema = _schema(major, minor)
+    return _compiled(_schema_key(major, minor), ref)
+
+
+def _compiled(key, ref=None):
+    if (key, ref) not in _validators:
+        entry = _schemas()["schemas"][key]
+        schema = entry["schema"]
         if ref is not None:
             schema = {"definitions": schema["definitions"], "$ref": "#/definitions/" + ref}
-        _validators[key] = (name, _fastjsonschema().compile(schema))
-    return _validators[key]
+        _validators[(key, ref)] = (entry["name"], _fastjsonschema().compile(schema))
+    return _validators[(key, ref)]
 
 
 def _repair_cell_ids(nb):
@@ -253,11 +235,11 @@ def is_valid(nb):
 
 
 def _precompile():
-    for major, minor in SCHEMA_FILES:
-        try:
-            validator(major, minor)
-        except Exception:  # reported at call time with the reason
-            return
+    try:
+        for key in _schemas()["schemas"]:
+            _compiled(key)
+    except Exception:  # reported at call time with the reason
+        return
 
 
 # Inside the engine (imported as the top-level module ``_nbschema``) the daemon

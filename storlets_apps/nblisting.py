@@ -186,7 +186,7 @@ def _row(item):
             str(item["outputs"]["count"]), str(item["outputs"]["bytes"]),
             str(item["outputs"]["images"]),
             "" if item["max_execution_count"] is None else str(item["max_execution_count"]),
-            "yes" if item["valid"] else "no", str(item["bytes"])]
+            _nbcommon.VALID_WORDS[item["valid"]], str(item["bytes"])]
 
 
 def render_markdown(items):

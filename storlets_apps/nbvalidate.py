@@ -8,10 +8,13 @@ Input: one notebook. Parameters (query string or ``X-Storlet-Parameter-N``):
 - ``mode=stamp`` (PUT, GET or COPY): the output bytes are the input bytes,
   unchanged, and the metadata says the verdict. Swift returns/stores them as
   ``X-Object-Meta-Nb-Valid: yes|no|unknown`` (``unknown`` only when the size or
-  time budget stopped the check), ``...-Nb-Error-Count``, ``...-Nb-Nbformat``
+  time budget stopped the check), ``...-Nb-Error-Count`` (the report's
+  ``error_count``, ``+`` appended when ``truncated``), ``...-Nb-Nbformat``
   (e.g. ``4.5``), ``...-Nb-Schema`` (schema file used) and, for an invalid
-  notebook, ``...-Nb-First-Error``. Never changes or loses the data, even for
-  input that is not a notebook at all.
+  notebook, ``...-Nb-First-Error``. ``_nbcommon`` defines these keys and
+  ``_nbcommon.parse_stamp`` reads them back as the typed verdict
+  (``valid: true|false|null``, ``error_count: int``). Never changes or loses
+  the data, even for input that is not a notebook at all.
 - ``format=json`` (default) or ``format=html`` (report mode): the report as
   JSON or as a small HTML page (:func:`render_html`); error documents stay JSON.
 - ``max_errors`` (default 50): errors listed in a report.
@@ -54,32 +57,18 @@ UNCHECKED = ("too_large", "time_budget_exceeded", "bad_parameter", "dependency_m
 
 def verdict_metadata(report):
     """Metadata keys for a report (Swift prefixes them with X-Object-Meta-)."""
-    md = {
-        "Nb-Valid": "yes" if report["valid"] else "no",
-        "Nb-Error-Count": str(report["error_count"]) + ("+" if report["truncated"] else ""),
-        "Nb-Nbformat": "%s.%s" % (report["nbformat"], report["nbformat_minor"]),
-        "Nb-Schema": report["schema"],
-    }
-    if report["errors"]:
-        first = report["errors"][0]
-        md["Nb-First-Error"] = _nbcommon.header_safe(
-            "%s: %s" % (first["path"] or "notebook", first["message"]), 200)
-    return md
-
-
-# Every key a stamp may carry. A COPY keeps the source's metadata, so a key of
-# an older verdict that this one does not set is overwritten (emptied); keys
-# the input lacks are not added (they would cost SBus bytes in every listing).
-STAMP_KEYS = ("Nb-Valid", "Nb-Error-Count", "Nb-Nbformat", "Nb-Schema", "Nb-First-Error",
-              "Nb-Error", "Nb-Error-Detail", "Nb-Validated-By")
+    return _nbcommon.stamp_metadata(report)
 
 
 def complete_stamp(md, input_md):
+    """A COPY keeps the source's metadata, so a key of an older verdict that this
+    one does not set is overwritten (emptied); keys the input lacks are not
+    added (they would cost SBus bytes in every listing)."""
     md = dict(md)
     present = {key.lower() for key in input_md}
-    for key in STAMP_KEYS:
+    for key in _nbcommon.STAMP_KEYS:
         if key not in md and key.lower() in present:
-            md[key] = "storlet" if key == "Nb-Validated-By" else ""
+            md[key] = "storlet" if key == _nbcommon.VALIDATED_BY else ""
     return md
 
 
@@ -87,7 +76,7 @@ def problem_metadata(problem, stamp=False):
     md = _nbcommon.error_metadata(problem.code, problem.detail)
     if stamp:  # the bytes are the input's: keep its content type
         del md["Content-Type"]
-    md["Nb-Valid"] = "unknown" if problem.code in UNCHECKED else "no"
+    md[_nbcommon.VALID] = _nbcommon.VALID_WORDS[None if problem.code in UNCHECKED else False]
     return md
 
 
@@ -177,7 +166,9 @@ class ValidateStorlet(object):
                 if not complete:
                     raise _nbcommon.NotebookProblem(
                         "too_large", "larger than max_bytes=%d: not checked" % budget.max_bytes)
-                md = verdict_metadata(validate_bytes(b"".join(chunks), 1, budget))
+                # The report's own max_errors: the stamp's count equals /validate's.
+                md = verdict_metadata(validate_bytes(
+                    b"".join(chunks), _nbschema.DEFAULT_MAX_ERRORS, budget))
             except _nbcommon.NotebookProblem as problem:
                 md = problem_metadata(problem, stamp=True)
             except Exception as exc:  # never lose the data over a bug here

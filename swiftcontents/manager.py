@@ -309,8 +309,7 @@ class SwiftContentsManager(AsyncContentsManager):
             self.check_and_sign(nb, path)
             data = nbformat.writes(nb, version=nbformat.NO_CONVERT,
                                    capture_validation_error=validation_error).encode("utf-8")
-            result = await self.run(self.nb_storlets.save_notebook, self.store, path, data,
-                                    validation_error)
+            result = await self.run(self.nb_storlets.save_notebook, self.store, path, data)
             if not await self.checkpoints.has_checkpoint(path):
                 await self.create_checkpoint(path)  # one checkpoint always exists for notebooks
             self.validate_notebook_model(model, validation_error=validation_error)
@@ -348,7 +347,7 @@ class SwiftContentsManager(AsyncContentsManager):
             stamp = models.stamp_of(result["stamp"])
         if stamp:
             saved["swift_validation"] = stamp
-            if not message and stamp["valid"] == "no":
+            if not message and stamp["valid"] is False:
                 message = (f"Notebook validation failed ({stamp['validated_by']}): "
                            f"{stamp.get('first_error', '')}")
         if message:

@@ -8,6 +8,8 @@ import hashlib
 import mimetypes
 from typing import Any
 
+from storlets_apps import _nbcommon
+
 from .errors import SwiftContentsError
 from .store import EPOCH, Entry, parse_http_date
 
@@ -90,17 +92,10 @@ def guess_content_type(path: str) -> str:
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
-def stamp_of(meta: dict[str, str]) -> dict[str, str] | None:
-    """The validation stamp in an object's metadata (``X-Object-Meta-Nb-*``), if any."""
-    if "nb-valid" not in meta:
-        return None
-    stamp = {"valid": meta["nb-valid"],
-             "validated_by": "server (nbformat)" if meta.get("nb-validated-by") == "server"
-             else "storlet nbvalidate"}
-    for key in ("nb-first-error", "nb-error-count", "nb-nbformat", "nb-schema", "nb-error"):
-        if key in meta:
-            stamp[key[3:].replace("-", "_")] = meta[key]
-    return stamp
+def stamp_of(meta: dict[str, str]) -> dict[str, Any] | None:
+    """The typed validation stamp in an object's metadata, if any (one vocabulary:
+    ``storlets_apps._nbcommon``, the storlet's own helper)."""
+    return _nbcommon.parse_stamp(meta)
 
 
 def saved_model(path: str, type_: str, size: int, response: dict[str, str]) -> dict[str, Any]:

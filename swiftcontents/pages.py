@@ -41,9 +41,3 @@ def validation_page(report: dict[str, Any]) -> str:
     from storlets_apps.nbvalidate import render_html
 
     return with_note(render_html(report), report)
-
-
-def text_page(title: str, text: str) -> str:
-    """Preformatted text as a page (the server-side diff)."""
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            f"<title>{escape(title)}</title></head><body><pre>{escape(text)}</pre></body></html>")

@@ -2,8 +2,10 @@
 
 Every answer says which path ran: ``computed_by`` is ``"storlet"`` or
 ``"server"`` (plus ``fallback_reason`` when a storlet was wanted but the engine
-failed or storlets are off). An engine outage is never a 500: the server
-computes the same answer with nbformat / nbdime.
+failed or storlets are off). An engine outage is never a 500: the server runs
+the storlets' own code in-process through the engine-faithful harness
+(``swiftproto.harness``), so its answer equals the storlet's field for field
+(nbdime is not needed, whatever the format).
 
 Blocking code (run in the manager's thread pool); Swift I/O goes through
 ``store.Store``.
@@ -16,12 +18,14 @@ import threading
 import time
 from typing import Any
 
-import nbformat
-
+from storlets_apps import _nbcommon
+from storlets_apps.nbdiff import DiffStorlet
+from storlets_apps.nblisting import ListingStorlet
+from storlets_apps.nbvalidate import ValidateStorlet
 from swiftproto import listing_calls, run_headers
 from swiftproto.batching import STAMPED_METADATA_BYTES
+from swiftproto.harness import HarnessError, LocalResult, run_storlet
 
-from . import pages
 from .errors import SwiftContentsError
 from .store import Store
 
@@ -37,58 +41,65 @@ META = "x-object-meta-"
 DIFF_TYPES = {"nbdime": "application/json", "text": "text/plain", "html": "text/html"}
 
 
-def stamp_metadata(validation_error: dict[str, Any]) -> dict[str, str]:
-    """The validation stamp computed in this process (same keys as nbvalidate's)."""
-    error = validation_error.get("ValidationError")
-    md = {"X-Object-Meta-Nb-Valid": "no" if error else "yes",
-          "X-Object-Meta-Nb-Validated-By": "server"}
-    if error is not None:
-        first = " ".join(str(getattr(error, "message", error)).split())[:200]
-        md["X-Object-Meta-Nb-First-Error"] = first.encode("ascii", "replace").decode()
-    return md
+def run_local(storlet: type, data: bytes, params: dict[str, str],
+              extra: list[bytes] | None = None) -> LocalResult:
+    """A storlet's own code run in this process, as the engine would run it."""
+    try:
+        return run_storlet(storlet, data, params=params, extra=[(e, {}) for e in extra or ()])
+    except HarnessError as exc:  # a bug in a storlet: the engine would answer 503 too
+        raise SwiftContentsError(500, f"in-process {storlet.__name__} failed: {exc}") from exc
+
+
+def local_stamp(data: bytes) -> dict[str, str]:
+    """nbvalidate's stamp (mode=stamp) computed here, as ``X-Object-Meta-*`` headers."""
+    md = run_local(ValidateStorlet, data, {"mode": "stamp"}).metadata
+    md[_nbcommon.VALIDATED_BY] = "server"
+    return {_nbcommon.META_PREFIX + key: value for key, value in md.items()}
 
 
 def validation_report(data: bytes) -> dict[str, Any]:
-    """nbformat's verdict on notebook bytes, as a JSON-able report."""
-    try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=nbformat.NO_CONVERT)
-    except Exception as exc:  # unreadable input is a result, not a crash
-        return {"valid": False, "error": "unreadable", "detail": str(exc)[:500], "errors": []}
-    errors = [{"path": "/".join(str(p) for p in e.absolute_path), "message": e.message}
-              for e in nbformat.validator.iter_validate(nb)][:50]
-    return {"valid": not errors, "nbformat": nb.get("nbformat"),
-            "nbformat_minor": nb.get("nbformat_minor"), "error_count": len(errors),
-            "errors": errors}
+    """nbvalidate's report (or error document) computed here."""
+    return json.loads(run_local(ValidateStorlet, data, {"mode": "report"}).body)
 
 
 def summarize(name: str, data: bytes) -> dict[str, Any]:
-    """One notebook's listing row computed in this process, by the listing
-    storlet's own code (so both paths give the same answer)."""
-    from storlets_apps.nblisting import summary_entry
+    """nblisting's row for one notebook computed here."""
+    doc = json.loads(run_local(ListingStorlet, data, {"names": json.dumps([name])}).body)
+    if isinstance(doc, list):
+        return doc[0]
+    # the whole call failed (an error document): the row says why, as for one input
+    return {"name": name, "bytes": len(data), "error": doc["error"], "detail": doc["detail"]}
 
-    row = summary_entry(name, data)
-    if "error" in row:  # the server path reports every unreadable input alike
-        row.update(error="unreadable", detail=f"{row['error']}: {row['detail']}"[:200])
-    return row
+
+def diff_error(metadata: dict[str, str]) -> SwiftContentsError | None:
+    """The user-level problem nbdiff reported in its metadata (keys with or without
+    ``X-Object-Meta-``, any case), if any: the same on both paths, never retried."""
+    meta = {k.lower().removeprefix(META): v for k, v in metadata.items()}
+    code = meta.get(_nbcommon.ERROR.lower())
+    if not code:  # a COPY may leave it empty
+        return None
+    return SwiftContentsError(
+        422, f"cannot diff: {code}: {meta.get(_nbcommon.ERROR_DETAIL.lower(), '')}")
+
+
+def content_type(value: str) -> str:
+    return value.split(";")[0].strip().lower()
+
+
+def diff_body(ctype: str, body: bytes, fmt: str) -> Any:
+    if ctype != DIFF_TYPES[fmt]:  # never serve, e.g., an error document as a page
+        raise SwiftContentsError(502, f"nbdiff answered {ctype}, not {DIFF_TYPES[fmt]}")
+    return json.loads(body) if fmt == "nbdime" else body.decode("utf-8")
 
 
 def local_diff(base: bytes, current: bytes, fmt: str) -> tuple[str, Any]:
-    """(content type, body) of nbdime's diff from ``base`` to ``current``."""
-    import nbdime  # imported lazily: only the fallback needs it
-    from nbdime.prettyprint import PrettyPrintConfig, pretty_print_diff
-
-    a = nbformat.reads(base.decode("utf-8"), as_version=4)
-    b = nbformat.reads(current.decode("utf-8"), as_version=4)
-    diff = nbdime.diff_notebooks(a, b)
-    if fmt == "nbdime":
-        return "application/json", diff
-    import io
-    out = io.StringIO()
-    pretty_print_diff(a, diff, "nb", PrettyPrintConfig(out=out, use_color=False))
-    text = out.getvalue()
-    if fmt == "text":
-        return "text/plain", text
-    return "text/html", pages.text_page("diff", text)
+    """(content type, body) of nbdiff's diff from ``base`` to ``current``, computed here."""
+    result = run_local(DiffStorlet, current, {"format": fmt}, extra=[base])
+    error = diff_error(result.metadata)
+    if error is not None:
+        raise error
+    ctype = content_type(result.metadata["Content-Type"])
+    return ctype, diff_body(ctype, result.body, fmt)
 
 
 class NotebookStorlets:
@@ -115,9 +126,8 @@ class NotebookStorlets:
         return f"storlet {what} failed: {exc.message}"
 
     # -- save with a validation stamp ----------------------------------------------
-    def save_notebook(self, store: Store, path: str, data: bytes,
-                      validation_error: dict[str, Any]) -> dict[str, Any]:
-        """PUT a notebook, stamped by nbvalidate (mode=stamp) or by this process."""
+    def save_notebook(self, store: Store, path: str, data: bytes) -> dict[str, Any]:
+        """PUT a notebook, stamped by nbvalidate (mode=stamp) in Swift or in this process."""
         ctype = "application/x-ipynb+json"
         use, reason = self.wanted()
         if use:
@@ -126,10 +136,10 @@ class NotebookStorlets:
                 return {"computed_by": "storlet", "response": headers}
             except SwiftContentsError as exc:  # the plain PUT below re-raises real errors
                 reason = self._failed(VALIDATE, exc)
-        stamp = stamp_metadata(validation_error)
+        stamp = local_stamp(data)
         headers = store.write(path, data, ctype, stamp)
         return {"computed_by": "server", "fallback_reason": reason, "response": headers,
-                "stamp": {k.lower()[len(META):]: v for k, v in stamp.items()}}
+                "stamp": stamp}
 
     # -- validation report ---------------------------------------------------------
     def validate(self, store: Store, path: str) -> dict[str, Any]:
@@ -189,18 +199,17 @@ class NotebookStorlets:
             try:
                 headers, body = store.read(path, headers=run_headers(
                     DIFF, {"format": fmt}, extra=[(store.aux_container, checkpoint_name)]))
-                if headers.get(META + "nb-error"):  # a COPY may leave it empty
-                    raise SwiftContentsError(502, f"nbdiff error {headers[META + 'nb-error']}")
-                ctype = headers.get("content-type", "application/json")
-                ctype = ctype.split(";")[0].strip().lower()
-                if ctype != DIFF_TYPES[fmt]:  # never serve, e.g., an error document as a page
-                    raise SwiftContentsError(502, f"nbdiff answered {ctype}, not {DIFF_TYPES[fmt]}")
-                payload: Any = json.loads(body) if fmt == "nbdime" else body.decode("utf-8")
-                return {"content_type": ctype, "body": payload, "computed_by": "storlet"}
+                problem = diff_error(headers)
+                if problem is None:
+                    ctype = content_type(headers.get("content-type", "application/json"))
+                    return {"content_type": ctype, "body": diff_body(ctype, body, fmt),
+                            "computed_by": "storlet"}
             except SwiftContentsError as exc:
                 reason = self._failed(DIFF, exc)
             except ValueError as exc:
                 reason = f"storlet {DIFF} gave no JSON: {exc}"
+            else:  # the notebook's problem, not the engine's: the server would say the same
+                raise problem
         _, current = store.read(path)
         _, base = store.read_aux(checkpoint_name)
         ctype, payload = local_diff(base, current, fmt)

@@ -81,3 +81,24 @@ def test_repo_symlink_escape_is_refused(source_dir: Path, tmp_path: Path):
     (source_dir / "link.txt").symlink_to(tmp_path / "secret.txt")
     with pytest.raises(DeployError, match="outside"):
         build_dependency("link.txt", "repo:link.txt", source_dir)
+
+
+def test_derived_dependency_is_computed_by_its_library(tmp_path: Path):
+    import json
+
+    import nbformat
+    from nbformat import v4, validator
+
+    dep = build_dependency("s.json", "derived:nbformat-schemas", tmp_path)
+    bundle = json.loads(dep.data)
+    assert bundle["nbformat"] == nbformat.__version__
+    assert bundle["latest_v4_minor"] == v4.nbformat_minor
+    future = validator.get_validator(4, v4.nbformat_minor + 1)._schema
+    assert bundle["schemas"]["4.future"] == {"name": "nbformat.v4.schema.json", "schema": future}
+    again = build_dependency("s.json", "derived:nbformat-schemas", tmp_path)
+    assert again.data == dep.data  # deterministic: unchanged ETag between deploys
+
+
+def test_unknown_derivation(tmp_path: Path):
+    with pytest.raises(DeployError, match="unknown derivation; known: nbformat-schemas"):
+        build_dependency("s.json", "derived:nope", tmp_path)

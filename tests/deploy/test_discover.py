@@ -16,6 +16,17 @@ def test_finds_identity_in_storlets_apps():
     assert "__init__.py" not in specs
 
 
+def test_only_storlets_and_their_dependencies_are_uploaded_from_storlets_apps():
+    # The harness (and anything else for local runs) lives outside the uploaded folder.
+    uploaded = {"__init__.py"}
+    for spec in find_storlets(APPS):
+        uploaded.add(spec.name)
+        uploaded.update(d.split(":", 1)[1] for d in spec.dependencies.values()
+                        if d.startswith("repo:"))
+    assert {p.name for p in APPS.glob("*.py")} == uploaded
+    assert not (APPS / "harness.py").exists()
+
+
 def test_private_and_plain_modules_are_not_storlets(source_dir: Path):
     write_storlet(source_dir, "_helper")
     (source_dir / "util.py").write_text("def f(x):\n    return x\n")
@@ -53,6 +64,7 @@ def test_annotated_dependencies(source_dir: Path):
     ("STORLET_DEPENDENCIES = {'a\\x00b': 'repo:a.json'}", "NUL"),
     ("STORLET_DEPENDENCIES = {'%s': 'repo:a.json'}" % ("x" * 256), "bytes long"),
     ("STORLET_DEPENDENCIES = {'bad.py': 'repo:a.py'}", "bad dependency name"),
+    ("STORLET_DEPENDENCIES = {'a.json': 'derived:../x'}", "not a derivation name"),
 ])
 def test_bad_dependency_declarations(source_dir: Path, literal: str, message: str):
     path = write_storlet(source_dir, "bad")

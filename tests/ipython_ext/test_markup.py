@@ -7,7 +7,7 @@ import pytest
 
 from ipython_ext import render
 from ipython_ext.result import StorletLog, StorletResult, StorletTable
-from storlets_apps.harness import run_storlet
+from swiftproto.harness import run_storlet
 from storlets_apps.nbdiff import DiffStorlet
 from storlets_apps.nblisting import ListingStorlet
 from storlets_apps.nbvalidate import ValidateStorlet

@@ -172,3 +172,17 @@ def test_translate_errors_one_line_and_redacted():
     assert err._render_traceback_() == [f"UsageError: {err}"]
     local = translate(PermissionError(13, "Permission denied", "/x/f"), "uploading", settings)
     assert str(local) == "uploading failed: Permission denied: /x/f"
+
+
+def test_a_validation_stamp_is_shown_as_the_typed_verdict():
+    stamped = StorletResult(201, {"X-Object-Meta-Nb-Valid": "no",
+                                  "X-Object-Meta-Nb-Error-Count": "2",
+                                  "X-Object-Meta-Nb-First-Error": "cells[0]: <b>"},
+                            b"", action="PUT", storlet="nbvalidate.py", target="/c/n.ipynb")
+    assert stamped.validation == {"valid": False, "error_count": 2, "truncated": False,
+                                  "validated_by": "storlet", "first_error": "cells[0]: <b>"}
+    assert 'validation stamp: {"valid": false, "error_count": 2' in repr(stamped)
+    page = stamped._repr_html_()
+    assert "&quot;valid&quot;: false" in page and "cells[0]: &lt;b&gt;&quot;}" in page
+    plain = StorletResult(200, {}, b"x")
+    assert plain.validation is None and "validation stamp" not in repr(plain)

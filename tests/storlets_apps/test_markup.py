@@ -6,7 +6,7 @@ import json
 import pytest
 
 from storlets_apps._nbcommon import html_text
-from storlets_apps.harness import run_storlet
+from swiftproto.harness import run_storlet
 from storlets_apps.nbdiff import DiffStorlet
 from storlets_apps.nblisting import ListingStorlet
 from storlets_apps.nbvalidate import ValidateStorlet

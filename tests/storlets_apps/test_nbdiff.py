@@ -10,7 +10,7 @@ from nbdime import patch
 from nbdime.diff_format import validate_diff
 from nbdime.diff_utils import to_diffentry_dicts
 
-from storlets_apps.harness import run_storlet
+from swiftproto.harness import run_storlet
 from storlets_apps.nbdiff import DiffStorlet
 
 from . import corpus

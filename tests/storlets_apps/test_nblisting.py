@@ -7,7 +7,7 @@ import warnings
 import nbformat
 import pytest
 
-from storlets_apps.harness import run_storlet
+from swiftproto.harness import run_storlet
 from storlets_apps.nblisting import ListingStorlet
 
 from .conftest import huge_output_notebook

@@ -8,7 +8,7 @@ import warnings
 import nbformat
 import pytest
 
-from storlets_apps.harness import run_storlet
+from swiftproto.harness import run_storlet
 from storlets_apps.nbvalidate import ValidateStorlet
 
 from . import corpus
@@ -142,7 +142,7 @@ def test_time_budget():
 
 
 def test_stamp_empties_stale_verdict_keys_only_when_present():
-    from storlets_apps.harness import run_storlet
+    from swiftproto.harness import run_storlet
     from storlets_apps.nbvalidate import ValidateStorlet
 
     data = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()

@@ -55,3 +55,8 @@ def make_cm(s2aio, swift_env) -> Iterator[Callable[..., SwiftContentsManager]]:
 @pytest.fixture
 def cm(make_cm) -> SwiftContentsManager:
     return make_cm()
+
+
+# The notebook corpus (real .ipynb files, fetched once and cached) for the tests
+# that compare the server fallbacks with the storlets.
+from tests.storlets_apps.conftest import corpus_bytes, corpus_paths, v4_corpus  # noqa: E402,F401

@@ -116,7 +116,7 @@ async def test_storlet_engine_failure_falls_back_in_process(make_cm, s2aio, swif
     env = s2aio.env("test2")
     cm = make_cm(storlets="on", auth_url=env["ST_AUTH"], user=env["ST_USER"], key=env["ST_KEY"])
     saved = await cm.save(notebook("x"), "n.ipynb")
-    assert saved["swift_validation"]["validated_by"] == "server (nbformat)"
+    assert saved["swift_validation"]["validated_by"] == "server"
     report = await cm.run(cm.nb_storlets.validate, cm.store, "n.ipynb")
     assert report["valid"] and report["computed_by"] == "server"
     assert "nbvalidate.py failed" in report["fallback_reason"]

@@ -47,7 +47,7 @@ async def test_round_trips_and_models(cm):
                    "content": base64.b64encode(b"\x00\xff").decode()}, "d/b.bin")
     saved = await cm.save(nb_model(), "d/n.ipynb")
     assert saved["type"] == "notebook" and "message" not in saved
-    assert saved["swift_validation"]["valid"] == "yes"
+    assert saved["swift_validation"]["valid"] is True
 
     text = await cm.get("d/a.txt", require_hash=True)
     assert (text["content"], text["format"], text["mimetype"]) == ("héllo", "text", "text/plain")
@@ -230,14 +230,17 @@ async def test_events_and_hooks_still_fire(cm):
 async def test_storlet_stamp_on_save_and_open(make_cm, deployed):
     cm = make_cm(storlets="on")
     saved = await cm.save(nb_model(), "ok.ipynb")
-    assert saved["swift_validation"]["validated_by"] == "storlet nbvalidate"
+    assert saved["swift_validation"]["validated_by"] == "storlet"
     bad = nb_model()
     del bad["content"].cells[0]["source"]
     saved = await cm.save(bad, "bad.ipynb")
     assert "Notebook validation failed" in saved["message"]
     opened = await cm.get("bad.ipynb")
-    assert opened["swift_validation"]["valid"] == "no"
+    assert opened["swift_validation"]["valid"] is False
     assert "source" in opened["swift_validation"]["first_error"]
+    report = await cm.run(cm.nb_storlets.validate, cm.store, "bad.ipynb")
+    verdict = ("valid", "error_count", "truncated")  # one typed verdict: stamp == /validate
+    assert {k: opened["swift_validation"][k] for k in verdict} == {k: report[k] for k in verdict}
     raw = json.loads((await cm.get("ok.ipynb", type="file"))["content"])
     assert "".join(raw["cells"][-1]["source"]) == "hello"  # the stamp never changes the bytes
 
@@ -257,7 +260,7 @@ async def test_storlet_listing_of_many_stamped_notebooks_stays_in_the_engine(mak
         nb = good if i % 3 else {**good, "cells": [{"cell_type": "bogus", "source": ""}]}
         name = f"many/notebook-with-a-longish-name-{i:03d}.ipynb"
         data = json.dumps(nb).encode()
-        await cm.run(cm.nb_storlets.save_notebook, cm.store, name, data, {})
+        await cm.run(cm.nb_storlets.save_notebook, cm.store, name, data)
         names.append(name)
     head = await cm.run(cm.store.head, names[0])
     assert head.meta.get("nb-first-error")  # an invalid one: the biggest stamp

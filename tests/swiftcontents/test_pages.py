@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from storlets_apps.harness import run_storlet
+from swiftproto.harness import run_storlet
+from storlets_apps.nbdiff import DiffStorlet
 from storlets_apps.nbvalidate import ValidateStorlet
 from swiftcontents import pages, storlets
-from tests.markup import (HOSTILE_NAME, LISTING_TAGS, PAGE_ATTRS, VALIDATION_TAGS,
+from tests.markup import (DIFF_TAGS, HOSTILE_NAME, LISTING_TAGS, PAGE_ATTRS, VALIDATION_TAGS,
                           assert_safe_html, assert_shows, benign_checkpoint, hostile_bytes,
                           hostile_version_bytes, payload)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Non-unique cell id")  # hostile.ipynb repeats one
-TEXT_PAGE_TAGS = ("html", "head", "meta", "title", "body", "pre")
 
 
 def test_escape_is_for_text_and_quoted_attributes():
@@ -49,8 +49,11 @@ def test_validation_page_of_error_documents():
         assert_shows(assert_safe_html(page, VALIDATION_TAGS, PAGE_ATTRS), "nbformat")
 
 
-def test_server_diff_page():
+def test_server_diff_page_is_the_storlets_page():
     ctype, page = storlets.local_diff(benign_checkpoint(), hostile_bytes(), "html")
     assert ctype == "text/html"
-    text = assert_safe_html(page, TEXT_PAGE_TAGS, PAGE_ATTRS)
-    assert_shows(text, "source_a", "source_b", "stream_text", "text_html", "evalue")
+    storlet = run_storlet(DiffStorlet, hostile_bytes(), extra=[(benign_checkpoint(), {})],
+                          params={"format": "html"})
+    assert page == storlet.body.decode("utf-8")
+    text = assert_safe_html(page, DIFF_TAGS, PAGE_ATTRS)
+    assert_shows(text, "cell_type", "source_a", "source_b", "title", "top_level_key")

@@ -60,7 +60,8 @@ def test_stamp_of_metadata():
     assert models.stamp_of({}) is None
     stamp = models.stamp_of({"nb-valid": "no", "nb-first-error": "cells[0]: bad",
                              "nb-validated-by": "server"})
-    assert stamp == {"valid": "no", "validated_by": "server (nbformat)", "first_error": "cells[0]: bad"}
+    assert stamp == {"valid": False, "error_count": None, "truncated": False,
+                     "validated_by": "server", "first_error": "cells[0]: bad"}
 
 
 def test_checkpoint_ids_route_safe_and_ordered():
@@ -98,7 +99,7 @@ def test_in_process_summary_and_validation():
     assert row["title"] == "A titled notebook" and row["cells"]["code"] == 2
     assert row["outputs"]["count"] == 1 and row["max_execution_count"] == 3 and row["valid"]
     assert row["kernel"] == "python3" and row["language"] == "python"
-    assert storlets.summarize("x", b"{not json")["error"] == "unreadable"
+    assert storlets.summarize("x", b"{not json")["error"] == "invalid_json"
     assert storlets.validation_report(data)["valid"] is True
     bad = json.loads(data)
     del bad["cells"][0]["source"]
@@ -113,17 +114,22 @@ def test_in_process_diff_formats():
     current = nbformat.writes(nb).encode()
     ctype, diff = storlets.local_diff(base, current, "nbdime")
     import nbdime
+    from nbdime.diff_utils import to_diffentry_dicts
     assert ctype == "application/json"
-    assert nbdime.patch(nbformat.reads(base.decode(), as_version=4), diff) == nb
+    assert nbdime.patch(nbformat.reads(base.decode(), as_version=4),
+                        to_diffentry_dicts(diff)) == nb
     assert "added" in storlets.local_diff(base, current, "text")[1]
     assert storlets.local_diff(base, current, "html")[1].startswith("<!DOCTYPE html>")
 
 
 def test_stamp_metadata_in_process():
-    assert storlets.stamp_metadata({})["X-Object-Meta-Nb-Valid"] == "yes"
-    err = nbformat.ValidationError("'source' is a required\nproperty")
-    md = storlets.stamp_metadata({"ValidationError": err})
+    data = (FILES / "titled.ipynb").read_bytes()
+    assert storlets.local_stamp(data)["X-Object-Meta-Nb-Valid"] == "yes"
+    bad = json.loads(data)
+    bad["cells"][0]["source"] = 7
+    md = storlets.local_stamp(json.dumps(bad).encode())
     assert md["X-Object-Meta-Nb-Valid"] == "no" and "\n" not in md["X-Object-Meta-Nb-First-Error"]
+    assert md["X-Object-Meta-Nb-Validated-By"] == "server"
 
 
 def test_traits_have_help_and_validation():

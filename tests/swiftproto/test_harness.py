@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from storlets_apps.harness import HarnessError, LocalResult, run_storlet
+from swiftproto.harness import HarnessError, LocalResult, run_storlet
 from storlets_apps.identity import IdentityStorlet
 
 

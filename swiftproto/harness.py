@@ -1,8 +1,10 @@
 """Run a storlet locally the way the storlets engine runs it.
 
-Used by the unit tests and by the IPython extension's ``--local`` mode::
+Used by the unit tests, by the IPython extension's ``--local`` mode and by
+swiftcontents' fallbacks (the storlets' own code, in-process). It lives here,
+outside ``storlets_apps``, so that ``storlets-deploy`` never uploads it::
 
-    from storlets_apps.harness import run_storlet
+    from swiftproto.harness import run_storlet
     result = run_storlet(ValidateStorlet, notebook_bytes, params={"mode": "report"})
     result.metadata, result.body, result.log
 
@@ -30,6 +32,8 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 
 from storlets.agent.daemon.files import StorletInputFile, StorletLogger, StorletOutputFile
 
+from .errors import SwiftProtoError
+
 __all__ = ["HarnessError", "LocalResult", "run_storlet"]
 
 logger = logging.getLogger(__name__)
@@ -42,7 +46,7 @@ DEFAULT_TIMEOUT = 60.0
 InputData = Union[bytes, bytearray, str, Path, Iterable[bytes]]
 
 
-class HarnessError(Exception):
+class HarnessError(SwiftProtoError):
     """The storlet broke a rule of the engine, raised, or timed out."""
 
 
