@@ -19,6 +19,8 @@ from storlets_apps.nblisting import ListingStorlet
 from storlets_apps.nbvalidate import ValidateStorlet
 from swiftcontents import storlets
 from swiftcontents.errors import SwiftContentsError
+from swiftproto import listing_calls
+from swiftproto.batching import STAMPED_METADATA_BYTES
 from swiftproto.harness import run_storlet
 from tests.storlets_apps import corpus
 
@@ -58,12 +60,12 @@ def test_validation_report_and_stamp_equal_the_storlets(corpus_bytes):
 def test_listing_rows_equal_the_batched_storlets(corpus_bytes):
     items = sorted(corpus_bytes.items())
     names = [f"{i:03d} {path.rpartition('/')[2]}" for i, (path, _) in enumerate(items)]
-    resources = [f"/c/{name}" for name in names]
     storlet_rows = []
-    for batch in storlets.listing_batches(resources, names):
-        first, *rest = [items[i][1] for i in batch]
+    for call in listing_calls("c", names, names, metadata_bytes=STAMPED_METADATA_BYTES,
+                              max_count=storlets.LISTING_BATCH):
+        first, *rest = [items[i][1] for i in call.indexes]
         result = run_storlet(ListingStorlet, first, extra=[(d, {}) for d in rest], params={
-            "names": json.dumps([names[i] for i in batch]), "format": "json"})
+            "names": json.dumps([names[i] for i in call.indexes]), "format": "json"})
         storlet_rows += json.loads(result.body)
     ours = [storlets.summarize(name, data) for name, (_, data) in zip(names, items)]
     assert ours == storlet_rows
