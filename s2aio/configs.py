@@ -47,7 +47,7 @@ class GatewaySettings:
     open_files: int = 1024
     file_size_mb: int = 256
     tmp_size_mb: int = 64
-    landlock: str = "auto"  # on | off | auto (on where the kernel has Landlock)
+    landlock: str = "on"  # on | off | auto (on where the kernel has Landlock)
 
 
 @dataclasses.dataclass(frozen=True)

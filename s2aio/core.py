@@ -19,7 +19,7 @@ from pathlib import Path
 
 from swiftproto.protocol import run_headers, storlet_object_headers
 
-from . import cgroups, configs, procs
+from . import cgroups, configs, mounts, procs
 from .errors import S2AIOError
 from .layout import LAYOUT_VERSION, Layout, SERVERS
 from .native import prepare_native
@@ -450,6 +450,8 @@ class S2AIO:
         if strays:
             stopped.append(f"{len(strays)} stray sandbox process(es)")
         cgroups.remove_groups(cgroups.group_prefix(str(self.layout.root)))
+        if mounts.unmount_all(str(self.layout.root / "sbox")):
+            stopped.append("(some sandbox pipe mounts could not be unmounted)")
         return stopped
 
     def reset(self) -> None:

@@ -37,10 +37,18 @@ from storlets.gateway.gateways.container.runtime import RunTimeSandbox
 
 from swiftproto import UnsafeNameError, check_engine_name
 
-from . import cgroups
-from .procs import pid_is_alive, process_start_time
+from . import cgroups, mounts
+from .procs import child_pids, inner_pid, pid_is_alive, process_start_time
 from .sandbox import (PRLIMIT, SANDBOX_PYTHON, Limits, SandboxConfigError, bwrap_argv,
                       confine_argv)
+
+# bubblewrap's init (pid 1 inside) keeps the environment bubblewrap was started
+# with, readable by the sandbox's uid: none of the server's (keys included).
+SANDBOX_HOST_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+# No SBus request may wait forever for a daemon's answer: a storlet can bind its
+# own socket where the gateway expects its daemon's (storlets 18 reads the
+# reply pipe with no timeout). Starting a daemon takes ~1 s (the factory sleeps).
+SBUS_REQUEST_TIMEOUT_S = 15.0
 
 # One restart at a time per sandbox: concurrent first calls (green threads of
 # one server) would otherwise each start a sandbox and orphan all but one.
@@ -69,12 +77,46 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         return os.path.join(self.run_dir, f"sandbox-{self.where}-{self.scope}.pid")
 
     def activate_storlet_daemon(self, sreq, cache_updated=True):
-        # A start that times out is the engine's fault, not the storlet's:
-        # keep it apart from the storlet's own timeout (see invocation_flow).
+        # A start that fails or times out is the engine's fault, not the
+        # storlet's: keep it apart from what the storlet does (see invocation_flow).
         try:
-            return super().activate_storlet_daemon(sreq, cache_updated)
+            result = super().activate_storlet_daemon(sreq, cache_updated)
         except StorletTimeout:
             raise StorletRuntimeException("the storlet sandbox did not start in time")
+        sreq.s2aio_daemon_ready = True
+        return result
+
+    def kill_orphans(self) -> int:
+        """SIGKILL every process the sandbox's init adopted: storlets' engine
+        never daemonizes, so an orphan is a storlet's leftover (e.g. a
+        double-forked child that outlived its cancelled task)."""
+        init = self._init_pid()
+        killed = 0
+        for _ in range(5):  # an orphan's own children are adopted in turn
+            orphans = [pid for pid in child_pids(init) if inner_pid(pid) not in (None, 2)]
+            if not orphans:
+                break
+            for pid in orphans:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        if killed:
+            self.logger.warning("s2aio: killed %d leftover process(es) of scope %s"
+                                % (killed, self.scope))
+        return killed
+
+    def _init_pid(self) -> int | None:
+        """The host pid of the sandbox's init (bubblewrap's child, pid 1 inside)."""
+        try:
+            with open(self.pid_file) as f:
+                bwrap = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        children = child_pids(bwrap)
+        return children[0] if len(children) == 1 else None
 
     def restart(self):
         with _restart_lock(self.pid_file):
@@ -138,6 +180,10 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         if identity is None:
             return
         uid, gid = identity
+        try:
+            mounts.mount_pipe_tmpfs(pipe_dir, uid, gid)  # caps what a storlet puts there
+        except mounts.MountError as exc:
+            raise StorletRuntimeException(str(exc))
         os.chown(pipe_dir, uid, gid)
         os.chmod(pipe_dir, 0o700)
         share_read(self.paths.host_storlet_base_dir, gid)
@@ -202,6 +248,7 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, close_fds=True,
                                     pass_fds=(seccomp_fd,), start_new_session=True,
+                                    env=SANDBOX_HOST_ENV,  # bubblewrap's own; nothing of ours
                                     preexec_fn=_enter_sandbox(group, identity))
         except (OSError, subprocess.SubprocessError) as exc:
             raise StorletRuntimeException(f"cannot start the sandbox: {exc}")
@@ -224,11 +271,12 @@ class DeadlineReader(FileDescriptorIterator):
     cancelled (its daemon kills the task process) and the response ends.
     """
 
-    def __init__(self, fd, deadline, cancel, logger, storlet_id):
+    def __init__(self, fd, deadline, cancel, logger, storlet_id, on_give_up=None):
         super().__init__(fd, max(0.0, deadline - time.monotonic()), cancel)
         self.deadline = deadline
         self.logger = logger
         self.storlet_id = storlet_id
+        self.on_give_up = on_give_up
 
     def next(self, size=64 * 1024):
         self.timeout = self.deadline - time.monotonic()
@@ -250,11 +298,36 @@ class DeadlineReader(FileDescriptorIterator):
         self.logger.warning("storlet %s exceeded storlet_timeout while streaming; task "
                             "cancelled" % self.storlet_id)
         try:
-            self.cancel_func()
+            self.cancel_func()  # an SBus request: bounded (bound_sbus_requests)
         except StorletRuntimeException:
             pass  # it ended meanwhile
         self.cancel_func = None
         self.close()
+        if self.on_give_up is not None:
+            self.on_give_up()
+
+
+def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S) -> None:
+    """Give every SBus request of this process a deadline (idempotent).
+
+    Wraps storlets' ``SBusClient._request``; a request past ``seconds`` fails
+    as upstream's own I/O errors do, which its callers already handle.
+    """
+    import eventlet
+    from storlets.sbus.client import client as sbus_client
+    from storlets.sbus.client.exceptions import SBusClientIOError
+
+    original = sbus_client.SBusClient._request
+    if getattr(original, "s2aio_bounded", False):
+        return
+
+    def request(self, *args, **kwargs):
+        error = SBusClientIOError("no answer from %s within %gs" % (self.socket_path, seconds))
+        with eventlet.Timeout(seconds, error):
+            return original(self, *args, **kwargs)
+
+    request.s2aio_bounded = True
+    sbus_client.SBusClient._request = request
 
 
 def _enter_sandbox(group: cgroups.SandboxCgroup | None, identity: tuple[int, int] | None):
@@ -310,6 +383,7 @@ class BwrapStorletGateway(StorletGatewayContainer):
         # The scope names the pipe and storlet dirs of an account.
         check_engine_name(scope, "storlet scope")
         super().__init__(conf, logger, scope)
+        bound_sbus_requests()
 
     @classmethod
     def validate_storlet_registration(cls, params, name):
@@ -334,22 +408,37 @@ class BwrapStorletGateway(StorletGatewayContainer):
             # Before any path is built; the client sees why.
             raise HTTPBadRequest(body=str(exc).encode("utf-8"))
         deadline = time.monotonic() + self.storlet_timeout
+        sandbox = self.sandbox(self.scope, self.conf, self.logger)
+        sandbox.kill_orphans()  # what an earlier call of this scope left behind
         try:
             sresp = super().invocation_flow(sreq)
         except StorletTimeout:
             # Upstream has already cancelled the task (its process is killed).
             # A 4xx, not upstream's 500: the proxy relays it with this body
             # instead of a bare 503, and clients do not retry it.
+            sandbox.kill_orphans()
             self.logger.warning("storlet %s exceeded storlet_timeout=%gs; task cancelled"
                                 % (sreq.storlet_id, self.storlet_timeout))
             raise HTTPUnprocessableEntity(body=(
                 "storlet %s ran longer than the engine's storlet_timeout of %g s and was "
                 "cancelled; send a smaller input or ask the operator for a longer timeout"
                 % (sreq.storlet_id, self.storlet_timeout)).encode("utf-8"))
+        except StorletRuntimeException:
+            if not getattr(sreq, "s2aio_daemon_ready", False):
+                raise  # the engine failed: upstream's 503
+            # The storlet itself failed (it raised, exited, or wrote no valid
+            # metadata). A 4xx: a 5xx would make the proxy error-limit this
+            # node for every account after a few such calls.
+            sandbox.kill_orphans()
+            raise HTTPUnprocessableEntity(body=(
+                "storlet %s failed before it produced its output (it raised, exited or "
+                "sent invalid metadata); run it with X-Storlet-Generate-Log: True to see "
+                "its log" % sreq.storlet_id).encode("utf-8"))
         data = sresp.data
         if data.has_fd and data.cancel is not None:
             sresp.data = StorletData(data.user_metadata, data_iter=DeadlineReader(
-                data.data_fd, deadline, data.cancel, self.logger, sreq.storlet_id))
+                data.data_fd, deadline, data.cancel, self.logger, sreq.storlet_id,
+                on_give_up=sandbox.kill_orphans))
         return sresp
 
     def update_container_from_cache(self, sreq):

@@ -138,3 +138,25 @@ def kill_group_or_process(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
     except OSError:
         pass
+
+
+def child_pids(pid: int | None) -> list[int]:
+    if pid is None:
+        return []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def inner_pid(pid: int) -> int | None:
+    """``pid``'s number in its own pid namespace (the last of ``NSpid``)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return None

@@ -366,3 +366,66 @@ def test_a_trickling_storlet_is_stopped_at_the_deadline(aio, hconn):
     assert 0 < body.count(b".") < TIMEOUT_S * 20 << 16, body[:100]
     assert_task_gone(aio, before)
     assert_serves(hconn)
+
+
+def orphans(aio) -> list[int]:
+    """Processes the sandbox's init adopted (anything but the daemon factory)."""
+    from s2aio.procs import child_pids, inner_pid
+
+    bwrap = int((aio.layout.run / "sandbox-object-test.pid").read_text().split()[0])
+    (init,) = child_pids(bwrap)
+    return [pid for pid in child_pids(init) if inner_pid(pid) != 2 and not _zombie(pid)]
+
+
+def test_a_daemonized_leftover_does_not_outlive_the_next_call(aio, hconn):
+    assert attack(hconn, "daemonize", seconds=60)["daemon"].startswith("ok")
+    assert orphans(aio), "the storlet's leftover should exist until the next call"
+    assert_serves(hconn)
+    deadline = time.monotonic() + 3
+    while orphans(aio) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not orphans(aio)
+
+
+def test_a_timed_out_storlets_leftovers_are_killed_with_it(aio, hconn):
+    before = set(sandbox_tree(aio))
+    body, elapsed = streamed(hconn, f"attack=spin_with_orphan&seconds={TIMEOUT_S * 10}")
+    assert elapsed < TIMEOUT_S * 3, elapsed
+    assert_task_gone(aio, before)
+    assert not orphans(aio)
+    assert_serves(hconn)
+
+
+def test_a_failing_storlet_gets_a_4xx_and_never_error_limits_the_node(aio, hconn, conn2_h):
+    # A 5xx from the object server makes the proxy error-limit the node for every
+    # account; a storlet's own failure must not.
+    for _ in range(15):
+        with pytest.raises(ClientException) as err:
+            attack(hconn, "exit_early")
+        assert err.value.http_status == 422, err.value
+        assert b"failed before it produced its output" in err.value.http_response_content
+    conn2_h.put_object("c2", "plain", b"still served")
+    assert conn2_h.get_object("c2", "plain")[1] == b"still served"
+    assert_serves(hconn)
+
+
+def test_the_host_pipe_dir_holds_a_bounded_number_of_entries(aio, hconn):
+    from s2aio.mounts import PIPE_DIR_INODES
+
+    results = attack(hconn, "socket_inodes", count=PIPE_DIR_INODES * 4)
+    assert results["sockets"].startswith("failed"), results
+    assert "No space left on device" in results["sockets"], results
+    pipe_dir = aio.layout.sandbox_root("object") / "pipes" / "test"
+    assert len(os.listdir(pipe_dir)) <= PIPE_DIR_INODES
+    for name in os.listdir(pipe_dir):  # make room again for the daemons
+        if name.startswith("s0"):
+            os.unlink(pipe_dir / name)
+    assert_serves(hconn)
+
+
+@pytest.fixture(scope="module")
+def conn2_h(aio):
+    conn = aio.connection("test2")
+    conn.put_container("c2")
+    yield conn
+    conn.close()

@@ -181,3 +181,39 @@ def test_confine_step_runs_before_the_engine_and_refuses_regular_files(tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "file refused"
     assert (sock_dir / "sock").exists() and not (sock_dir / "file").exists()
+
+
+SBUS_PROBE = r"""
+import socket, sys, time
+import storlets.gateway.gateways.container.runtime  # patches the process, as in Swift
+from storlets.sbus.client import SBusClient
+from storlets.sbus.client.exceptions import SBusClientIOError
+from storlets.sbus.sbus import SBus
+from s2aio.gateway import bound_sbus_requests
+
+SBus.SBUS_SO_NAME = sys.argv[2]
+bound_sbus_requests(0.5)
+mute = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # takes requests, never answers
+mute.bind(sys.argv[1])
+start = time.monotonic()
+try:
+    SBusClient(sys.argv[1]).ping()
+    print("answered")
+except SBusClientIOError as exc:
+    print("gave up after %.1f s" % (time.monotonic() - start))
+"""
+
+
+def test_sbus_requests_give_up_on_a_daemon_that_never_answers(tmp_path):
+    """A storlet can bind its own socket where the gateway expects its daemon's:
+    upstream would then wait for the answer forever (one stuck green thread and
+    its fds per call, until the server stops answering anyone)."""
+    from s2aio.native import libsbus_path
+
+    done = subprocess.run([sys.executable, "-c", SBUS_PROBE, str(tmp_path / "mute"),
+                           str(libsbus_path())], capture_output=True, text=True, timeout=30,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome = done.stdout.strip().splitlines()[-1]
+    assert outcome.startswith("gave up after"), outcome
+    assert float(outcome.split()[3]) < 3

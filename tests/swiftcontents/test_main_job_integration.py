@@ -115,7 +115,7 @@ def test_lab_token_is_off_the_command_line_and_printed_once(lab, s2aio):
 
 def test_main_job_seeds_and_lists_names_that_need_quoting(deployed, conn, container,
                                                          tmp_path, monkeypatch):
-    from s2aio import main_job
+    from swiftcontents import main_job
     from tests.names import QUOTED_NAMES
 
     source = tmp_path / "examples"

@@ -100,6 +100,36 @@ def _memory_together(children, each):
     raise MemoryError("%d of %d children held their memory" % (held, children))
 
 
+def _daemonize(seconds):
+    """A grandchild in its own session that ignores SIGTERM and spins."""
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.closerange(3, 65536)  # let the call end: hold none of its pipes
+            _spin(seconds)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return "daemonized"
+
+
+def _bind_sockets(count):
+    """Socket files left in the host pipe dir (each one an inode of its filesystem)."""
+    made = 0
+    try:
+        for i in range(count):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                sock.bind("/mnt/channels/s%05d" % i)
+            finally:
+                sock.close()
+            made += 1
+    except OSError as exc:
+        raise OSError(exc.errno, "stopped after %d sockets: %s" % (made, exc.strerror))
+    return "bound %d sockets" % made
+
+
 def _ptrace_child():
     pid = os.fork()
     if pid == 0:
@@ -177,6 +207,11 @@ ATTACKS = {
         _try(r, "pidns", lambda: _libc("unshare", CLONE_NEWPID)),
         _try(r, "setns", lambda: _libc("setns", os.open("/proc/1/ns/mnt", os.O_RDONLY), 0))],
     "spin": lambda p, r: r.update(spun=_spin(float(p["seconds"]))),
+    "daemonize": lambda p, r: _try(r, "daemon", lambda: _daemonize(float(p["seconds"]))),
+    "spin_with_orphan": lambda p, r: [_daemonize(float(p["seconds"])),
+                                      r.update(spun=_spin(float(p["seconds"])))],
+    "exit_early": lambda p, r: os._exit(0),
+    "socket_inodes": lambda p, r: _try(r, "sockets", lambda: _bind_sockets(int(p["count"]))),
 }
 
 
