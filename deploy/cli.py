@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
+from swiftproto import redact
 from swiftproto.connection import (SECRET_VARIABLES, SettingsError, SwiftSettings, connect,
                                    read_secret_file, settings_from_env, validate)
 
@@ -183,10 +184,7 @@ class _RedactFilter(logging.Filter):
         self.secrets = [s for s in secrets if s]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for secret in self.secrets:
-            message = message.replace(secret, "***")
-        record.msg, record.args = message, None
+        record.msg, record.args = redact(record.getMessage(), secrets=self.secrets), None
         return True
 
 
@@ -204,10 +202,7 @@ def _setup_logging(verbose: bool, secrets: Sequence[str], stream: TextIO) -> log
 
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return redact(text, secrets=secrets)
 
 
 def _print_report(report: api.DeployReport, out: TextIO) -> None:

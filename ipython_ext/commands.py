@@ -15,7 +15,7 @@ from typing import Any, Callable, MutableMapping
 
 from IPython.core.error import StdinNotImplementedError
 
-from swiftproto import read_private_text, run_headers, secret_variable
+from swiftproto import ParameterError, read_private_text, run_headers, secret_variable
 
 from . import local, swiftio
 from .errors import StorletMagicError
@@ -56,8 +56,12 @@ class Invocation:
     log: bool
 
     def headers(self, storlet: str) -> dict[str, str]:
-        return run_headers(storlet, self.params, extra=self.extra, byte_range=self.byte_range,
-                           on_proxy=self.run_on_proxy, generate_log=self.log)
+        try:
+            return run_headers(storlet, self.params, extra=self.extra,
+                               byte_range=self.byte_range, on_proxy=self.run_on_proxy,
+                               generate_log=self.log)
+        except ParameterError as exc:  # a user mistake: one line, nothing sent
+            raise StorletMagicError(str(exc)) from None
 
 
 def invocation(args: Any, user_ns: MutableMapping[str, Any]) -> Invocation:

@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 failure, 2 usage.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shlex
 import sys
 import time
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if importlib.util.find_spec("swift") is None:
+        print("s2aio: error: OpenStack Swift is not installed here: "
+              "pip install 'swift-notebooks[s2aio]'", file=sys.stderr)
+        return 1
     aio = S2AIO(args.data_dir, getattr(args, "port", None))
     try:
         return COMMANDS[args.command](aio, args)

@@ -31,7 +31,7 @@ from storlets_apps.nblisting import render_markdown
 from swiftproto import listing_calls, run_headers
 from swiftproto.batching import STAMPED_METADATA_BYTES
 
-SERVER_PARTS = ("swift", "storlets")  # what s2aio runs; a plain install has neither
+SERVER_PARTS = ("swift", "jupyterlab")  # what [s2aio] adds to a plain install
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 CONTAINER = "notebooks"
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         report = deploy(conn, warm=True, progress=lambda line: print(f"deploy: {line}"))
         print(f"deploy: {len(report.uploaded)} uploaded, {len(report.skipped)} unchanged, "
               f"{len(report.warmed)} warmed")
+        if not EXAMPLES.is_dir():  # a wheel install: the examples live in the source tree
+            print("main job: no example notebooks to seed here (they come with the source "
+                  "tree's examples/)")
         names = seed_notebooks(conn)
         print(f"\nNotebooks in Swift container '{CONTAINER}', summarised inside Swift "
               f"by the listing storlet:\n")

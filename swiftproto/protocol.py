@@ -47,7 +47,11 @@ def quote_parameter(key: str, value: str) -> str:
     exactly ``key`` and ``value``."""
     if not key or ":" in key:
         raise ParameterError(f"storlet parameter name {key!r} must be non-empty, without ':'")
-    return quote(f"{key}:{value}", safe=_PARAMETER_SAFE)
+    quoted = quote(f"{key}:{value}", safe=_PARAMETER_SAFE)
+    if len(quoted) > MAX_HEADER_BYTES:  # Swift would answer "400 Header Line Too Long"
+        raise ParameterError(f"storlet parameter {key!r} is {len(quoted)} bytes once quoted; "
+                             f"at most {MAX_HEADER_BYTES} fit in one header")
+    return quoted
 
 
 def unquote_parameter(header_value: str) -> tuple[str, str]:

@@ -304,10 +304,13 @@ def test_swift_401_storlet_of_another_account(ip, s2aio, auth, monkeypatch, caps
     assert "401" in text and "transaction tx" in text
 
 
-def test_storlet_that_raises_is_503(ip, upper, obj, capsys, conn):
+def test_storlet_that_raises_is_a_clear_422(ip, upper, obj, capsys, conn):
+    # The gateway answers 422 with the reason (upstream: a bare 503 that
+    # error-limits the object node for every account).
     text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} --param raise=1 -o r",
                           conn.get_auth()[1])
-    assert "503" in text and "transaction tx" in text
+    assert "422" in text and "failed before it produced its output" in text
+    assert "X-Storlet-Generate-Log" in text and "transaction tx" in text
 
 
 def test_storlet_error_document(ip, upper, obj, container, capsys, conn):

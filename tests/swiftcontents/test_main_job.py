@@ -52,7 +52,7 @@ def test_jupyter_server_reads_the_token_file(tmp_path, monkeypatch):
 def test_without_the_server_parts_the_main_job_says_which_extra(monkeypatch, capsys):
     find_spec = main_job.importlib.util.find_spec
     monkeypatch.setattr(main_job.importlib.util, "find_spec",
-                        lambda name: None if name == "storlets" else find_spec(name))
+                        lambda name: None if name == "swift" else find_spec(name))
     assert main_job.main(["--no-lab"]) == 1
     err = capsys.readouterr().err
-    assert "storlets not installed" in err and "pip install 'swift-notebooks[s2aio]'" in err
+    assert "swift not installed" in err and "pip install 'swift-notebooks[s2aio]'" in err

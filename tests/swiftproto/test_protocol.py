@@ -74,3 +74,11 @@ def test_upload_headers():
         "X-Object-Meta-Storlet-Dependency-Version": "abc",
         "X-Object-Meta-Storlet-Dependency-Permissions": "0755"}
     assert dependency_object_headers() == {"X-Object-Meta-Storlet-Dependency-Version": "1"}
+
+
+def test_a_parameter_too_long_for_one_header_is_refused_before_sending():
+    from swiftproto import protocol
+
+    with pytest.raises(protocol.ParameterError, match="bytes once quoted"):
+        protocol.quote_parameter("names", "ü" * 1500)  # 9,000+ bytes quoted
+    assert len(protocol.quote_parameter("k", "ü" * 1000)) <= protocol.MAX_HEADER_BYTES
