@@ -47,6 +47,7 @@ def s2aio(tmp_path_factory) -> Iterator["object"]:
     finally:
         aio.stop()  # also flushes and closes every log
     check_no_leaks(aio, tmp_path_factory.getbasetemp(), logs)
+    aio.reset()  # only when clean: a leak's evidence stays for inspection
 
 
 def check_no_leaks(aio, basetemp: Path, logs: dict[str, bytes]) -> None:
