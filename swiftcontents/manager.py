@@ -304,6 +304,8 @@ class SwiftContentsManager(AsyncContentsManager):
         validation_error: dict[str, Any] = {}
         kind = model["type"]
         saved: dict[str, Any] | None = None
+        if kind in ("notebook", "file"):
+            await self._refuse_over_dir(path)
         if kind == "notebook":
             nb = nbformat.from_dict(model["content"])
             self.check_and_sign(nb, path)
@@ -323,7 +325,9 @@ class SwiftContentsManager(AsyncContentsManager):
         elif kind == "directory":
             self._refuse_hidden(path)
             if await self.run(self.store.head, path) is not None:
-                raise web.HTTPError(400, f"Not a directory: {path}")
+                raise web.HTTPError(409, (
+                    f"A file named {path} exists: a directory cannot have its name "
+                    "(rename or delete the file first, or choose another name)"))
             await self.run(self.store.make_dir, path)
             saved = models.dir_model(path)
         else:
@@ -363,6 +367,13 @@ class SwiftContentsManager(AsyncContentsManager):
         if parent and not await self.run(self.store.dir_exists, parent):
             raise web.HTTPError(404, f"No such directory: {parent}")
 
+    async def _refuse_over_dir(self, path: str) -> None:
+        """A file never hides a directory of the same name (nor the reverse)."""
+        if await self.run(self.store.dir_exists, path):
+            raise web.HTTPError(409, (
+                f"A directory named {path} exists: a file cannot have its name "
+                "(rename or delete the directory first, or choose another name)"))
+
     async def _save_chunk(self, model: dict[str, Any], path: str) -> dict[str, Any]:
         """LargeFileManager's protocol (chunk 1..n, -1 last), assembled in Swift:
         each chunk is a segment object; the last one puts a manifest at ``path``
@@ -381,8 +392,10 @@ class SwiftContentsManager(AsyncContentsManager):
         with swift_errors(self.log):
             data = models.encode_file(path, model["content"], model.get("format"))
         self.log.debug("Saving chunk %s of %s", chunk, path)
-        if chunk == 1:
+        if chunk in (1, -1):
             await self._check_parent(path)
+            await self._refuse_over_dir(path)
+        if chunk == 1:
             upload_id = await self.run(operations.start_upload, self.store, path)
         else:
             upload_id = await self.run(operations.current_upload, self.store, path)

@@ -285,3 +285,58 @@ async def test_storlet_listing_gives_back_names_that_need_quoting(make_cm, deplo
     assert result["computed_by"] == "storlet", result.get("fallback_reason")
     assert [r["name"] for r in result["notebooks"]] == [n.rpartition("/")[2] for n in names]
     assert all(r["bytes"] > 0 and "error" not in r for r in result["notebooks"])
+
+
+async def test_a_file_and_a_directory_never_share_a_name(cm):
+    await cm.save({"type": "directory"}, "x")
+    await cm.save(nb_model("inside"), "x/n.ipynb")
+    txt = {"type": "file", "format": "text", "content": "over"}
+    for model in (txt, nb_model()):
+        with pytest.raises(web.HTTPError) as err:
+            await cm.save(dict(model), "x")
+        assert err.value.status_code == 409 and "directory named x exists" in err.value.log_message
+    chunk = {**txt, "chunk": 1}
+    assert await status_of(cm.save(chunk, "x")) == 409
+    await cm.save(dict(txt), "f.txt")
+    with pytest.raises(web.HTTPError) as err:
+        await cm.save({"type": "directory"}, "f.txt")
+    assert err.value.status_code == 409 and "file named f.txt exists" in err.value.log_message
+    # nothing changed: one entry per name, the directory and the file as they were
+    root = await cm.get("")
+    assert sorted((e["name"], e["type"]) for e in root["content"]) == [
+        ("f.txt", "file"), ("x", "directory")]
+    assert (await cm.get("x"))["type"] == "directory"
+    assert (await cm.get("x/n.ipynb"))["content"].cells[-1].source == "inside"
+    assert (await cm.get("f.txt"))["content"] == "over"
+    assert await cm.run(cm.store.head, "x") is None
+
+
+async def test_a_files_checkpoints_never_take_a_same_named_directorys(cm):
+    # Another tool (not this manager) made a file 'x' beside the directory 'x/'.
+    await cm.save({"type": "directory"}, "x")
+    await cm.save(nb_model("inside"), "x/n.ipynb")
+    inner = [c["id"] for c in await cm.list_checkpoints("x/n.ipynb")]
+    assert len(inner) == 1
+
+    async def outside_file_x() -> str:
+        await cm.run(cm.store.write, "x", b"outside", "text/plain")
+        own = (await cm.create_checkpoint("x"))["id"]
+        assert [c["id"] for c in await cm.list_checkpoints("x")] == [own]
+        return own
+
+    await outside_file_x()
+    await cm.delete("x")  # the file (HEAD finds it first): the directory's checkpoints stay
+    assert await cm.list_checkpoints("x") == []
+    assert [c["id"] for c in await cm.list_checkpoints("x/n.ipynb")] == inner
+    assert (await cm.get("x/n.ipynb"))["content"].cells[-1].source == "inside"
+
+    own = await outside_file_x()
+    await cm.rename("x", "y")  # the file again: only its own checkpoints move
+    assert [c["id"] for c in await cm.list_checkpoints("y")] == [own]
+    assert [c["id"] for c in await cm.list_checkpoints("x/n.ipynb")] == inner
+
+    await cm.delete("x")  # now the directory, and its files' checkpoints with it
+    assert await cm.list_checkpoints("x/n.ipynb") == []
+    assert [c["id"] for c in await cm.list_checkpoints("y")] == [own]
+    await cm.delete("y")
+    assert cm.store.list_aux("checkpoints/") == []
