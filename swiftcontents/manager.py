@@ -307,10 +307,7 @@ class SwiftContentsManager(AsyncContentsManager):
         if kind in ("notebook", "file"):
             await self._refuse_over_dir(path)
         if kind == "notebook":
-            nb = nbformat.from_dict(model["content"])
-            self.check_and_sign(nb, path)
-            data = nbformat.writes(nb, version=nbformat.NO_CONVERT,
-                                   capture_validation_error=validation_error).encode("utf-8")
+            data = self._notebook_bytes(path, model["content"], validation_error)
             result = await self.run(self.nb_storlets.save_notebook, self.store, path, data)
             if not await self.checkpoints.has_checkpoint(path):
                 await self.create_checkpoint(path)  # one checkpoint always exists for notebooks
@@ -336,6 +333,24 @@ class SwiftContentsManager(AsyncContentsManager):
         self.run_post_save_hooks(model=saved, os_path=self._location(path))
         self.emit(data={"action": "save", "path": path})
         return saved
+
+    def _notebook_bytes(self, path: str, content: Any,
+                        validation_error: dict[str, Any]) -> bytes:
+        """The signed notebook to store; a model that cannot be signed or written is
+        a 400 naming the cell and the field (nothing is written)."""
+        problem = models.notebook_shape_problem(content)
+        if problem is None:
+            try:
+                nb = nbformat.from_dict(content)
+                self.check_and_sign(nb, path)
+                return nbformat.writes(nb, version=nbformat.NO_CONVERT,
+                                       capture_validation_error=validation_error).encode("utf-8")
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+                self.log.debug("Unwritable notebook model for %s", path, exc_info=True)
+                problem = f"{type(exc).__name__}: {exc}"
+        raise web.HTTPError(400, (
+            f"Malformed notebook model for {path}: {problem}. Nothing was saved; fix the "
+            "model (nbformat v4: code cells need 'outputs', a list) and save again"))
 
     async def _saved_notebook(self, path: str, data: bytes, result: dict[str, Any],
                               message: str | None) -> dict[str, Any]:

@@ -53,6 +53,56 @@ def entry_model(path: str, entry: Entry, type_: str | None = None) -> dict[str, 
     return model
 
 
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _field(where: str, obj: dict, name: str, types: tuple[type, ...], what: str) -> str | None:
+    if name not in obj:
+        return f"{where}: missing field '{name}'"
+    if not isinstance(obj[name], types) or isinstance(obj[name], bool):
+        return f"{where}: field '{name}' must be {what}, not {_kind(obj[name])}"
+    return None
+
+
+def notebook_shape_problem(content: Any) -> str | None:
+    """What in a notebook model's ``content`` would break signing or writing it
+    (nbformat v4), naming the cell and the field; None if its shape is sound.
+
+    Only the fields the signer and writer rely on: a notebook that is merely invalid
+    (say a markdown cell without ``source``) is still saved, with a validation message,
+    as FileContentsManager does.
+    """
+    if not isinstance(content, dict):
+        return f"the notebook must be an object, not {_kind(content)}"
+    problem = (_field("notebook", content, "nbformat", (int,), "an integer")
+               or _field("notebook", content, "metadata", (dict,), "an object")
+               or _field("notebook", content, "cells", (list,), "a list"))
+    if problem or content["nbformat"] < 4:
+        return problem
+    for i, cell in enumerate(content["cells"]):
+        where = f"cell {i}"
+        if not isinstance(cell, dict):
+            return f"{where} must be an object, not {_kind(cell)}"
+        problem = (_field(where, cell, "cell_type", (str,), "a string")
+                   or _field(where, cell, "metadata", (dict,), "an object"))
+        if problem or cell["cell_type"] != "code":
+            if problem:
+                return problem
+            continue
+        where = f"cell {i} (code)"
+        problem = _field(where, cell, "outputs", (list,), "a list")
+        if problem:
+            return problem
+        for j, output in enumerate(cell["outputs"]):
+            if not isinstance(output, dict):
+                return f"{where}: output {j} must be an object, not {_kind(output)}"
+            problem = _field(f"{where}, output {j}", output, "output_type", (str,), "a string")
+            if problem:
+                return problem
+    return None
+
+
 def decode_file(path: str, data: bytes, fmt: str | None) -> tuple[str, str]:
     """(content, format) as FileContentsManager returns them."""
     if fmt in (None, "text"):
