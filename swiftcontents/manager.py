@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import getpass
@@ -203,7 +204,8 @@ class SwiftContentsManager(AsyncContentsManager):
         elif type == "directory":
             raise web.HTTPError(400, f"{path} is not a directory", reason="bad type")
         elif type == "notebook" or (type is None and path.endswith(models.NOTEBOOK_EXT)):
-            model = await self._notebook_model(path, entry, data, content, require_hash)
+            model = await self._notebook_model(path, entry, data, content, require_hash,
+                                               verdict=content or type == "notebook")
         else:
             model = await self._file_model(path, entry, data, content, format, require_hash)
         self.emit(data={"action": "get", "path": path})
@@ -219,22 +221,28 @@ class SwiftContentsManager(AsyncContentsManager):
 
     async def _existing_dir_model(self, path: str, content: bool,
                                   type: str | None) -> dict[str, Any]:
-        if not await self.run(self.store.dir_exists, path) or (
-                path and not self.allow_hidden and paths.is_hidden(path)):
+        entry = await self.run(self.store.dir_entry, path)
+        if entry is None or (path and not self.allow_hidden and paths.is_hidden(path)):
             raise web.HTTPError(404, f"No such file or directory: {path}")
         if type not in (None, "directory"):
             raise web.HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
-        return await self._dir_model(path, content)
+        return await self._dir_model(path, content, entry.last_modified)
 
     def _listable(self, entry: Entry) -> bool:
         name = entry.name.rpartition("/")[2]
         return self.should_list(name) and (self.allow_hidden or not name.startswith("."))
 
-    async def _dir_model(self, path: str, content: bool) -> dict[str, Any]:
-        model = models.dir_model(path)
+    async def _dir_model(self, path: str, content: bool, when: dt.datetime) -> dict[str, Any]:
+        model = models.dir_model(path, when)
         if content:
-            entries = await self.run(self.store.list_dir, path)
-            model["content"] = [models.entry_model(e.name, e) for e in entries if self._listable(e)]
+            entries = [e for e in await self.run(self.store.list_dir, path) if self._listable(e)]
+            # A listing gives no time for subdirectories: their markers' (a few HEADs).
+            times = await self.run(operations.dir_times, self.store,
+                                   [e.name for e in entries if e.is_dir], when)
+            model["content"] = [
+                models.entry_model(e.name, dataclasses.replace(
+                    e, last_modified=times[e.name]) if e.is_dir else e)
+                for e in entries]
             model["format"] = "json"
         return model
 
@@ -265,7 +273,11 @@ class SwiftContentsManager(AsyncContentsManager):
         return None
 
     async def _notebook_model(self, path: str, entry: Entry, data: bytes | None,
-                              content: bool, require_hash: bool) -> dict[str, Any]:
+                              content: bool, require_hash: bool,
+                              verdict: bool = True) -> dict[str, Any]:
+        """``verdict``: add ``swift_validation``. Without content only when the notebook
+        type was asked for: an untyped model without content must equal the file's
+        listing entry (jupyter_server's contract), and listings carry no metadata."""
         model = models.entry_model(path, entry, "notebook")
         data = await self._body_if_needed(path, entry, data, content, require_hash)
         if content:
@@ -279,9 +291,9 @@ class SwiftContentsManager(AsyncContentsManager):
             model["content"] = nb
             model["format"] = "json"
             self.validate_notebook_model(model, validation_error)
-            stamp = models.stamp_of(entry.meta)
-            if stamp:  # read back with the object: what Swift checked at save time
-                model["swift_validation"] = stamp
+        stamp = models.stamp_of(entry.meta) if verdict else None
+        if stamp:  # read back with the object (GET or HEAD): what Swift checked at save time
+            model["swift_validation"] = stamp
         if require_hash:
             model.update(self._etag_hash(entry) or models.content_hash(self.hash_algorithm, data))
         return model
@@ -318,7 +330,8 @@ class SwiftContentsManager(AsyncContentsManager):
                 data = models.encode_file(path, model["content"], model.get("format"))
             response = await self.run(operations.replace_file, self.store, path, data,
                                       model.get("mimetype") or models.guess_content_type(path))
-            saved = models.saved_model(path, "file", len(data), response)
+            entry = await self.run(operations.written_entry, self.store, path, data, response)
+            saved = models.entry_model(path, entry, "file")
         elif kind == "directory":
             self._refuse_hidden(path)
             if await self.run(self.store.head, path) is not None:
@@ -326,7 +339,8 @@ class SwiftContentsManager(AsyncContentsManager):
                     f"A file named {path} exists: a directory cannot have its name "
                     "(rename or delete the file first, or choose another name)"))
             await self.run(self.store.make_dir, path)
-            saved = models.dir_model(path)
+            entry = await self.run(self.store.dir_entry, path)
+            saved = models.dir_model(path, entry.last_modified if entry else dt.datetime.now(dt.timezone.utc))
         else:
             raise web.HTTPError(400, f"Unhandled contents type: {kind}")
 
@@ -355,15 +369,13 @@ class SwiftContentsManager(AsyncContentsManager):
     async def _saved_notebook(self, path: str, data: bytes, result: dict[str, Any],
                               message: str | None) -> dict[str, Any]:
         """The saved model; the validation stamp as Swift stored it, and the message."""
-        if result["computed_by"] == "storlet":  # the stamp exists only in Swift: read it back
-            entry = await self.run(self.store.head, path)
-            if entry is None:
-                raise web.HTTPError(503, f"{path} vanished right after its save; try again")
-            saved = models.entry_model(path, entry, "notebook")
-            stamp = models.stamp_of(entry.meta)
-        else:
-            saved = models.saved_model(path, "notebook", len(data), result["response"])
-            stamp = models.stamp_of(result["stamp"])
+        # One HEAD: the exact time, and the stamp as Swift stored it (a storlet's exists
+        # only there). If another writer got in between, the stamp this server computed.
+        entry = await self.run(operations.written_entry, self.store, path, data,
+                               result["response"])
+        saved = models.entry_model(path, entry, "notebook")
+        stamp = models.stamp_of(entry.meta) or (
+            models.stamp_of(result["stamp"]) if "stamp" in result else None)
         if stamp:
             saved["swift_validation"] = stamp
             if not message and stamp["valid"] is False:

@@ -11,7 +11,7 @@ from typing import Any
 from storlets_apps import _nbcommon
 
 from .errors import SwiftContentsError
-from .store import EPOCH, Entry, parse_http_date
+from .store import EPOCH, Entry
 
 NOTEBOOK_EXT = ".ipynb"
 
@@ -33,10 +33,9 @@ def base_model(path: str, last_modified: dt.datetime = EPOCH) -> dict[str, Any]:
     }
 
 
-def dir_model(path: str) -> dict[str, Any]:
-    # Listings carry no time for subdirectories; a fixed time keeps a directory's
-    # listing entry identical to its own model without one request per entry.
-    model = base_model(path)
+def dir_model(path: str, last_modified: dt.datetime = EPOCH) -> dict[str, Any]:
+    """A directory's model; its time is its marker's (or its newest object's)."""
+    model = base_model(path, last_modified)
     model["type"] = "directory"
     return model
 
@@ -44,7 +43,7 @@ def dir_model(path: str) -> dict[str, Any]:
 def entry_model(path: str, entry: Entry, type_: str | None = None) -> dict[str, Any]:
     """A model without content, from a HEAD or a listing row (they agree exactly)."""
     if entry.is_dir:
-        return dir_model(path)
+        return dir_model(path, entry.last_modified)
     model = base_model(path, entry.last_modified)
     model["type"] = type_ or kind_of(path)
     model["size"] = entry.size
@@ -146,9 +145,3 @@ def stamp_of(meta: dict[str, str]) -> dict[str, Any] | None:
     """The typed validation stamp in an object's metadata, if any (one vocabulary:
     ``storlets_apps._nbcommon``, the storlet's own helper)."""
     return _nbcommon.parse_stamp(meta)
-
-
-def saved_model(path: str, type_: str, size: int, response: dict[str, str]) -> dict[str, Any]:
-    """The model of an object just PUT, from the PUT response (no extra HEAD)."""
-    when = parse_http_date(response["last-modified"]) if "last-modified" in response else EPOCH
-    return entry_model(path, Entry(path, False, size, when), type_)

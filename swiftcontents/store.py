@@ -60,27 +60,22 @@ class Entry:
     meta: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-# Times are whole seconds, rounded up as Swift's own Last-Modified header is, so a
-# PUT response, a HEAD and a listing row all give the same model time.
-def _ceil_second(when: dt.datetime) -> dt.datetime:
-    return when.replace(microsecond=0) + dt.timedelta(seconds=1 if when.microsecond else 0)
-
-
+# Times are exact (microseconds, as Swift records them): a HEAD's X-Timestamp and a
+# listing row's last_modified give the same instant, never rounded into the future.
 def parse_listing_time(value: str) -> dt.datetime:
     """Container listings give '2024-05-01T12:00:00.123450' (UTC)."""
-    return _ceil_second(dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc))
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc)
 
 
 def parse_x_timestamp(value: str) -> dt.datetime:
-    """X-Timestamp '1714564800.12345' -> the instant a listing shows for it."""
-    secs, _, frac = value.partition(".")
-    exact = dt.datetime.fromtimestamp(int(secs), dt.timezone.utc) + dt.timedelta(
+    """X-Timestamp '1714564800.12345' (an offset suffix '_...' ignored) -> that instant."""
+    secs, _, frac = value.partition("_")[0].partition(".")
+    return dt.datetime.fromtimestamp(int(secs), dt.timezone.utc) + dt.timedelta(
         microseconds=int((frac or "0").ljust(6, "0")[:6]))
-    return _ceil_second(exact)
 
 
 def parse_http_date(value: str) -> dt.datetime:
-    """A PUT response's Last-Modified (already whole seconds, rounded up by Swift)."""
+    """A PUT response's Last-Modified (whole seconds, rounded *up* by Swift)."""
     return email.utils.parsedate_to_datetime(value).astimezone(dt.timezone.utc)
 
 
@@ -225,6 +220,25 @@ class Store:
         _, objs = self._call(path, "get_container", self.container,
                              prefix=self.dir_key(path), limit=1)
         return bool(objs)
+
+    def dir_entry(self, path: str) -> Entry | None:
+        """The directory at ``path`` with its time: its marker's, or without a marker
+        (made by other tools, or the root) its newest object's among the first page
+        below it; None if nothing is there."""
+        if path:
+            try:
+                h = self._call(path, "head_object", self.container, self.dir_key(path))
+                return dataclasses.replace(self._entry_from_headers(path, h), is_dir=True,
+                                           size=None, etag=None)
+            except SwiftContentsError as exc:
+                if exc.status != 404:
+                    raise
+        _, rows = self._call(path or "/", "get_container", self.container,
+                             prefix=self.dir_key(path), limit=PAGE_SIZE)
+        if not rows and path:
+            return None
+        times = [parse_listing_time(r["last_modified"]) for r in rows if "last_modified" in r]
+        return Entry(name=path, is_dir=True, last_modified=max(times, default=EPOCH))
 
     def read(self, path: str, headers: dict[str, str] | None = None) -> tuple[dict[str, str], bytes]:
         return self._call(path, "get_object", self.container, self.key(path), headers=headers)

@@ -340,3 +340,43 @@ async def test_a_files_checkpoints_never_take_a_same_named_directorys(cm):
     assert [c["id"] for c in await cm.list_checkpoints("y")] == [own]
     await cm.delete("y")
     assert cm.store.list_aux("checkpoints/") == []
+
+
+async def test_times_are_exact_never_ahead_and_folders_have_one(cm):
+    import datetime as dt
+
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    start = now()
+    await cm.save({"type": "directory"}, "d")
+    saved = {
+        "d/a.txt": await cm.save({"type": "file", "format": "text", "content": "x"}, "d/a.txt"),
+        "d/n.ipynb": await cm.save(nb_model(), "d/n.ipynb"),
+    }
+    end = now()
+    stamps = []
+    for path, model in saved.items():
+        when = model["last_modified"]
+        assert start <= when <= end, (path, start, when, end)  # never in the future
+        own = await cm.get(path, content=False)
+        assert own["last_modified"] == when and (await cm.get(path))["last_modified"] == when
+        stamps.append(when)
+    assert any(t.microsecond for t in stamps)  # sub-second, not whole seconds
+    listed = {e["path"]: e for e in (await cm.get("d"))["content"]}
+    assert {p: listed[p]["last_modified"] for p in saved} == dict(zip(saved, stamps))
+
+    # the verdict comes with a HEAD too (no content read), when the notebook type is asked
+    head = await cm.get("d/n.ipynb", content=False, type="notebook")
+    assert head["swift_validation"]["valid"] is True and head["content"] is None
+
+    # folders: their marker's time, the same in their own model and in the parent's listing
+    d = await cm.get("d", content=False)
+    assert start <= d["last_modified"] <= stamps[0]
+    root = await cm.get("")
+    assert [e["last_modified"] for e in root["content"] if e["path"] == "d"] == [d["last_modified"]]
+    # without a marker (written by another tool): its newest object's time
+    await cm.run(cm.store.write, "loose/f.txt", b"x", "text/plain")
+    newest = (await cm.get("loose/f.txt", content=False))["last_modified"]
+    assert (await cm.get("loose", content=False))["last_modified"] == newest
+    assert root["last_modified"] > dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)

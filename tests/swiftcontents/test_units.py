@@ -20,12 +20,13 @@ from swiftcontents.operations import rekey
 FILES = Path(__file__).resolve().parent.parent / "files" / "swiftcontents"
 
 
-def test_put_head_and_listing_times_agree():
-    # A PUT response, a HEAD and a listing row must give equal model times.
-    when = parse_http_date("Wed, 01 May 2024 12:00:01 GMT")
-    assert parse_x_timestamp("1714564800.12345") == parse_listing_time("2024-05-01T12:00:00.123450") == when
+def test_head_and_listing_times_agree_to_the_microsecond():
+    exact = dt.datetime(2024, 5, 1, 12, 0, 0, 123450, tzinfo=dt.timezone.utc)
+    assert parse_x_timestamp("1714564800.12345") == parse_listing_time("2024-05-01T12:00:00.123450") == exact
+    assert parse_x_timestamp("1714564800.12345_0000000000000001") == exact  # an offset
     assert parse_x_timestamp("1714564800") == parse_listing_time("2024-05-01T12:00:00")
-    assert parse_x_timestamp("1714564800").second == 0
+    # a PUT response's Last-Modified is that instant rounded up: never what a model shows
+    assert parse_http_date("Wed, 01 May 2024 12:00:01 GMT") > exact
 
 
 def test_entry_model_same_from_head_or_listing():
