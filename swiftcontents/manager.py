@@ -318,6 +318,7 @@ class SwiftContentsManager(AsyncContentsManager):
         saved: dict[str, Any] | None = None
         if kind in ("notebook", "file"):
             await self._refuse_over_dir(path)
+            await self._refuse_if_changed(model, path)
         if kind == "notebook":
             data = self._notebook_bytes(path, model["content"], validation_error)
             result = await self.run(self.nb_storlets.save_notebook, self.store, path, data)
@@ -400,6 +401,39 @@ class SwiftContentsManager(AsyncContentsManager):
             raise web.HTTPError(409, (
                 f"A directory named {path} exists: a file cannot have its name "
                 "(rename or delete the directory first, or choose another name)"))
+
+    async def _refuse_if_changed(self, model: dict[str, Any], path: str) -> None:
+        """A model read from this very file (its ``path`` is ``path``) that carries the
+        ``hash`` (md5: Swift's ETag) or the ``last_modified`` it was read with is saved
+        only if the file is still that version: a 409 otherwise, nothing written.
+
+        (Swift has no If-Match on PUT: one HEAD just before the PUT. Models without
+        these fields, as JupyterLab sends, are saved as before.)"""
+        try:
+            same_file = paths.normalize(model.get("path") or "") == path
+        except SwiftContentsError:
+            same_file = False
+        want_hash = model.get("hash") if model.get("hash_algorithm") in (None, "md5") else None
+        want_time = model.get("last_modified")
+        if not same_file or not (want_hash or want_time):
+            return
+        entry = await self.run(self.store.head, path)
+        if entry is None:
+            raise web.HTTPError(409, (
+                f"{path} was deleted since you read it: nothing was saved (save again "
+                "without 'hash' and 'last_modified' to create it)"))
+        if want_hash and entry.etag:
+            changed = want_hash != entry.etag
+        elif want_time:
+            with swift_errors(self.log):
+                changed = models.parse_model_time(path, want_time) != entry.last_modified
+        else:
+            return
+        if changed:
+            raise web.HTTPError(409, (
+                f"{path} changed since you read it (now modified at "
+                f"{entry.last_modified.isoformat()}): nothing was saved; reload it, or "
+                "save under another name"))
 
     async def _save_chunk(self, model: dict[str, Any], path: str) -> dict[str, Any]:
         """LargeFileManager's protocol (chunk 1..n, -1 last), assembled in Swift:

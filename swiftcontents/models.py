@@ -33,6 +33,20 @@ def base_model(path: str, last_modified: dt.datetime = EPOCH) -> dict[str, Any]:
     }
 
 
+def parse_model_time(path: str, value: Any) -> dt.datetime:
+    """A model's ``last_modified``: a datetime, or its ISO text as the REST API sends it."""
+    if isinstance(value, dt.datetime):
+        when = value
+    else:
+        try:
+            when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise SwiftContentsError(400, (
+                f"Invalid last_modified {value!r} in the model for {path}: "
+                "use the ISO 8601 time the contents API gave")) from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
 def dir_model(path: str, last_modified: dt.datetime = EPOCH) -> dict[str, Any]:
     """A directory's model; its time is its marker's (or its newest object's)."""
     model = base_model(path, last_modified)

@@ -380,3 +380,26 @@ async def test_times_are_exact_never_ahead_and_folders_have_one(cm):
     newest = (await cm.get("loose/f.txt", content=False))["last_modified"]
     assert (await cm.get("loose", content=False))["last_modified"] == newest
     assert root["last_modified"] > dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+async def test_a_model_read_from_the_file_is_not_saved_over_a_newer_version(cm):
+    await cm.save({"type": "file", "format": "text", "content": "v1"}, "c.txt")
+    read = await cm.get("c.txt", require_hash=True)
+    by_time = {k: v for k, v in read.items() if k not in ("hash", "hash_algorithm")}
+    # unchanged: saves (a model as get() gave it, content edited)
+    saved = await cm.save({**read, "content": "v2"}, "c.txt")
+    assert (await cm.get("c.txt"))["content"] == "v2" and saved["path"] == "c.txt"
+    # another writer got in since `saved` was read: both preconditions refuse
+    await cm.run(cm.store.write, "c.txt", b"outside", "text/plain")
+    for model in ({**saved, "content": "v3", "hash": read["hash"], "hash_algorithm": "md5"},
+                  {**saved, "content": "v3"},
+                  {**by_time, "content": "v3", "last_modified": saved["last_modified"].isoformat()}):
+        with pytest.raises(web.HTTPError) as err:
+            await cm.save(model, "c.txt")
+        assert err.value.status_code == 409 and "changed since you read it" in err.value.log_message
+    assert (await cm.get("c.txt"))["content"] == "outside"
+    # a model without those fields, or read from another file (a copy), saves as before
+    await cm.save({"type": "file", "format": "text", "content": "v4"}, "c.txt")
+    assert (await cm.copy("c.txt", "d.txt"))["path"] == "d.txt"
+    assert await status_of(cm.save({**saved, "last_modified": "yesterday"}, "c.txt")) == 400
+
