@@ -508,7 +508,7 @@ class SwiftContentsManager(AsyncContentsManager):
                 raise web.HTTPError(409, f"File already exists: {new_path}")
             await self._check_parent(new_path)
             await self.run(operations.move_object, self.store, old_path, new_path,
-                           entry.is_manifest)
+                           entry.is_manifest, entry.last_modified)
             return
         await self.run(operations.rename_dir, self.store, old_path, new_path)
 

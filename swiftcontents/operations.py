@@ -165,8 +165,10 @@ def _nest(store: Store, upload_id: str, level: int,
 
 
 # -- trees (files, then directories; copy first, delete after) -----------------------
-def move_object(store: Store, old: str, new: str, is_manifest: bool) -> None:
-    store.copy(store.key(old), store.key(new), manifest_only=is_manifest)
+def move_object(store: Store, old: str, new: str, is_manifest: bool,
+                when: dt.datetime | None = None) -> None:
+    """Copy, then delete; the copy keeps the time ``when`` (the source's)."""
+    store.copy(store.key(old), store.key(new), manifest_only=is_manifest, keep_time=when)
     store.delete_object(store.key(old))  # a manifest's segments now belong to the copy
 
 
@@ -210,10 +212,15 @@ def rename_dir(store: Store, old: str, new: str) -> None:
         _check_rename(store, old, new)
         store.write_aux(journal, json.dumps({"old": old, "new": new}).encode())
     tree = store.list_tree(old)
-    map_parallel(lambda e: store.copy(
-        store.prefix + e.name, store.prefix + rekey(e.name, old, new),
-        manifest_only=e.is_manifest), tree)
-    store.make_dir(new)
+
+    def move(e: Entry) -> None:  # a HEAD: the time an earlier rename kept, if any
+        when = (store.head(e.name) or e).last_modified
+        store.copy(store.prefix + e.name, store.prefix + rekey(e.name, old, new),
+                   manifest_only=e.is_manifest, keep_time=when)
+
+    map_parallel(move, tree)
+    if not any(e.name == old + "/" for e in tree):  # (a copied marker keeps its time)
+        store.make_dir(new)
     # Manifests are deleted without their segments: those belong to the copies now.
     delete_tree(store, [dataclasses.replace(e, is_manifest=False) for e in tree])
     store.delete_object(journal, aux=True)

@@ -403,3 +403,32 @@ async def test_a_model_read_from_the_file_is_not_saved_over_a_newer_version(cm):
     assert (await cm.copy("c.txt", "d.txt"))["path"] == "d.txt"
     assert await status_of(cm.save({**saved, "last_modified": "yesterday"}, "c.txt")) == 400
 
+
+async def test_a_rename_keeps_the_time_an_outside_write_does_not(cm):
+    await cm.save({"type": "directory"}, "r")
+    first = await cm.save(nb_model("typed"), "r/a.ipynb")
+    await asyncio.sleep(0.05)
+    await cm.rename("r/a.ipynb", "r/b.ipynb")
+    moved = await cm.get("r/b.ipynb", content=False, type="notebook")
+    assert moved["last_modified"] == first["last_modified"]
+    assert moved["swift_validation"] == first["swift_validation"]
+    await cm.rename("r", "s")  # a directory rename keeps its files' times too
+    assert (await cm.get("s/b.ipynb", content=False))["last_modified"] == first["last_modified"]
+    dir_time = (await cm.get("s", content=False))["last_modified"]
+    assert dir_time < first["last_modified"]  # the marker's, made before the notebook
+
+    # a copy made by another tool, and a write by another tool, are new versions
+    await cm.run(cm.store.copy, cm.store.key("s/b.ipynb"), cm.store.key("s/c.ipynb"))
+    copied = (await cm.get("s/c.ipynb", content=False))["last_modified"]
+    conn = cm.store._conn()
+    await cm.run(conn.copy_object, cm.store.container, cm.store.key("s/b.ipynb"),
+                 f"/{cm.store.container}/{cm.store.key('s/d.ipynb')}")
+    outside_copy = (await cm.get("s/d.ipynb", content=False))["last_modified"]
+    data = (await cm.get("s/b.ipynb", type="file"))["content"].encode()
+    await cm.run(cm.store.write, "s/b.ipynb", data, "application/x-ipynb+json")
+    rewritten = (await cm.get("s/b.ipynb", content=False))["last_modified"]
+    assert min(copied, outside_copy, rewritten) > first["last_modified"]
+    # a restored checkpoint is a new version too
+    ckpt = (await cm.list_checkpoints("s/b.ipynb"))[0]["id"]
+    await cm.restore_checkpoint(ckpt, "s/b.ipynb")
+    assert (await cm.get("s/b.ipynb", content=False))["last_modified"] > rewritten
