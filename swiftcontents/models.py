@@ -94,25 +94,27 @@ def notebook_shape_problem(content: Any) -> str | None:
     if problem or content["nbformat"] < 4:
         return problem
     for i, cell in enumerate(content["cells"]):
-        where = f"cell {i}"
         if not isinstance(cell, dict):
-            return f"{where} must be an object, not {_kind(cell)}"
-        problem = (_field(where, cell, "cell_type", (str,), "a string")
-                   or _field(where, cell, "metadata", (dict,), "an object"))
-        if problem or cell["cell_type"] != "code":
-            if problem:
-                return problem
-            continue
-        where = f"cell {i} (code)"
-        problem = _field(where, cell, "outputs", (list,), "a list")
+            return f"cell {i} must be an object, not {_kind(cell)}"
+        problem = (_field(f"cell {i}", cell, "cell_type", (str,), "a string")
+                   or _field(f"cell {i}", cell, "metadata", (dict,), "an object"))
+        if not problem and cell["cell_type"] == "code":
+            problem = _code_cell_problem(f"cell {i} (code)", cell)
         if problem:
             return problem
-        for j, output in enumerate(cell["outputs"]):
-            if not isinstance(output, dict):
-                return f"{where}: output {j} must be an object, not {_kind(output)}"
-            problem = _field(f"{where}, output {j}", output, "output_type", (str,), "a string")
-            if problem:
-                return problem
+    return None
+
+
+def _code_cell_problem(where: str, cell: dict) -> str | None:
+    problem = _field(where, cell, "outputs", (list,), "a list")
+    if problem:
+        return problem
+    for j, output in enumerate(cell["outputs"]):
+        if not isinstance(output, dict):
+            return f"{where}: output {j} must be an object, not {_kind(output)}"
+        problem = _field(f"{where}, output {j}", output, "output_type", (str,), "a string")
+        if problem:
+            return problem
     return None
 
 

@@ -2,7 +2,9 @@
 
 Every answer says which path ran: ``computed_by`` is ``"storlet"`` or
 ``"server"`` (plus ``fallback_reason`` when a storlet was wanted but the engine
-failed or storlets are off). An engine outage is never a 500: the server runs
+failed or storlets are off). Only an engine fault (a 5xx, a timeout, no
+connection) rests the engine; a storlet's answer about its input (422, 413) is
+the caller's answer and nobody else's. An engine outage is never a 500: the server runs
 the storlets' own code in-process through the engine-faithful harness
 (``swiftproto.harness``), so its answer equals the storlet's field for field
 (nbdime is not needed, whatever the format).

@@ -160,3 +160,19 @@ def test_no_credentials_is_a_clear_503(monkeypatch):
     with pytest.raises(web.HTTPError) as err:
         asyncio.run(cm.get(""))
     assert err.value.status_code == 503 and "s2aio env" in err.value.log_message
+
+
+def test_notebook_shape_problem_names_cell_and_field_and_lets_invalid_ones_through():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("m"),
+                                         nbformat.v4.new_code_cell("1")])
+    assert models.notebook_shape_problem(nb) is None
+    del nb.cells[0]["source"]  # invalid, but signable and writable: saved with a message
+    assert models.notebook_shape_problem(nb) is None
+    nb.cells[1]["outputs"] = [{"output_type": "stream", "text": "x"}, "oops"]
+    assert models.notebook_shape_problem(nb) == "cell 1 (code): output 1 must be an object, not a string"
+    del nb.cells[1]["metadata"]
+    assert models.notebook_shape_problem(nb) == "cell 1: missing field 'metadata'"
+    assert models.notebook_shape_problem({**nb, "cells": {}}) == (
+        "notebook: field 'cells' must be a list, not an object")
+    assert models.notebook_shape_problem({**nb, "nbformat": True}) == (
+        "notebook: field 'nbformat' must be an integer, not bool")
