@@ -432,3 +432,16 @@ async def test_a_rename_keeps_the_time_an_outside_write_does_not(cm):
     ckpt = (await cm.list_checkpoints("s/b.ipynb"))[0]["id"]
     await cm.restore_checkpoint(ckpt, "s/b.ipynb")
     assert (await cm.get("s/b.ipynb", content=False))["last_modified"] > rewritten
+
+
+async def test_a_storlet_quota_refusal_is_the_callers_and_rests_nothing(make_cm, deployed, s2aio):
+    cm = make_cm(storlets="auto")  # 'auto' rests an engine that failed: it must not here
+    await cm.save(nb_model("small"), "q.ipynb")
+    conn = s2aio.connection("test")
+    conn.post_container(cm.store.container, {"X-Container-Meta-Quota-Bytes": "4000"})
+    conn.close()
+    assert await status_of(cm.save(nb_model("x" * 5000), "q.ipynb")) == 413
+    assert cm.nb_storlets.wanted() == (True, None)  # the engine is still used by everyone
+    opened = await cm.get("q.ipynb")
+    assert opened["content"].cells[-1].source == "small"
+    assert opened["swift_validation"]["validated_by"] == "storlet"
