@@ -130,22 +130,48 @@ class SwiftCheckpoints(AsyncCheckpoints):
         return [checkpoint_model(i) for i in ids]
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
-        """A file's checkpoints, or those of every file below a directory."""
+        """A file's checkpoints, or those of every file below a directory.
+
+        Called after the rename: what ``new_path`` is now says which. A file ``x``
+        keeps its checkpoints under ``checkpoints/x/.~ckpt/``, inside the prefix of a
+        directory ``x``'s tree, so a file's own are never taken for a tree's (and the
+        reverse), even where another tool made a file and a directory of one name.
+        """
         self._known.clear()
         await self._run(self._rename_all, old_path.strip("/"), new_path.strip("/"))
 
     def _rename_all(self, old: str, new: str) -> None:
-        base_old, base_new = (tree_prefix_of(self.store.key(p)).rstrip("/") for p in (old, new))
-        moves = [(name, rekey(name, base_old, base_new)) for name in self._tree(old)]
+        if self.store.head(new) is not None:  # a file was renamed: its own checkpoints
+            names = self._own(old)
+            moves = [(n, prefix_of(self.store.key(new)) + n.rpartition("/")[2]) for n in names]
+        else:
+            base_old, base_new = (tree_prefix_of(self.store.key(p)).rstrip("/") for p in (old, new))
+            moves = [(n, rekey(n, base_old, base_new)) for n in self._below(old)]
         operations.map_parallel(lambda m: self._move(*m), moves)
 
-    def _tree(self, path: str) -> list[str]:
-        """Checkpoint objects of ``path`` and of every file below it (one listing)."""
-        return [r["name"] for r in self.store.list_aux(tree_prefix_of(self.store.key(path)))]
+    def _own(self, path: str) -> list[str]:
+        """The checkpoint objects of the file ``path`` (one listing)."""
+        prefix = prefix_of(self.store.key(path))
+        return [r["name"] for r in self.store.list_aux(prefix, delimiter="/") if "name" in r]
+
+    def _below(self, path: str) -> list[str]:
+        """Checkpoint objects of every file below the directory ``path`` (one listing);
+        not those of a file named ``path`` itself."""
+        own = prefix_of(self.store.key(path))
+        return [r["name"] for r in self.store.list_aux(tree_prefix_of(self.store.key(path)))
+                if not (r["name"].startswith(own) and "/" not in r["name"][len(own):])]
 
     async def delete_all_checkpoints(self, path: str) -> None:
+        """Called after the delete: if a directory ``path`` is still there, the file
+        ``path`` was deleted (only its own checkpoints go), and the reverse."""
         self._known.clear()
         await self._run(self._delete_all, path.strip("/"))
 
     def _delete_all(self, path: str) -> None:
-        operations.map_parallel(lambda n: self.store.delete_object(n, aux=True), self._tree(path))
+        if self.store.dir_exists(path):
+            names = self._own(path)
+        elif self.store.head(path) is not None:
+            names = self._below(path)
+        else:
+            names = self._own(path) + self._below(path)
+        operations.map_parallel(lambda n: self.store.delete_object(n, aux=True), names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import getpass
@@ -203,7 +204,8 @@ class SwiftContentsManager(AsyncContentsManager):
         elif type == "directory":
             raise web.HTTPError(400, f"{path} is not a directory", reason="bad type")
         elif type == "notebook" or (type is None and path.endswith(models.NOTEBOOK_EXT)):
-            model = await self._notebook_model(path, entry, data, content, require_hash)
+            model = await self._notebook_model(path, entry, data, content, require_hash,
+                                               verdict=content or type == "notebook")
         else:
             model = await self._file_model(path, entry, data, content, format, require_hash)
         self.emit(data={"action": "get", "path": path})
@@ -219,22 +221,28 @@ class SwiftContentsManager(AsyncContentsManager):
 
     async def _existing_dir_model(self, path: str, content: bool,
                                   type: str | None) -> dict[str, Any]:
-        if not await self.run(self.store.dir_exists, path) or (
-                path and not self.allow_hidden and paths.is_hidden(path)):
+        entry = await self.run(self.store.dir_entry, path)
+        if entry is None or (path and not self.allow_hidden and paths.is_hidden(path)):
             raise web.HTTPError(404, f"No such file or directory: {path}")
         if type not in (None, "directory"):
             raise web.HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
-        return await self._dir_model(path, content)
+        return await self._dir_model(path, content, entry.last_modified)
 
     def _listable(self, entry: Entry) -> bool:
         name = entry.name.rpartition("/")[2]
         return self.should_list(name) and (self.allow_hidden or not name.startswith("."))
 
-    async def _dir_model(self, path: str, content: bool) -> dict[str, Any]:
-        model = models.dir_model(path)
+    async def _dir_model(self, path: str, content: bool, when: dt.datetime) -> dict[str, Any]:
+        model = models.dir_model(path, when)
         if content:
-            entries = await self.run(self.store.list_dir, path)
-            model["content"] = [models.entry_model(e.name, e) for e in entries if self._listable(e)]
+            entries = [e for e in await self.run(self.store.list_dir, path) if self._listable(e)]
+            # A listing gives no time for subdirectories: their markers' (a few HEADs).
+            times = await self.run(operations.dir_times, self.store,
+                                   [e.name for e in entries if e.is_dir], when)
+            model["content"] = [
+                models.entry_model(e.name, dataclasses.replace(
+                    e, last_modified=times[e.name]) if e.is_dir else e)
+                for e in entries]
             model["format"] = "json"
         return model
 
@@ -265,7 +273,11 @@ class SwiftContentsManager(AsyncContentsManager):
         return None
 
     async def _notebook_model(self, path: str, entry: Entry, data: bytes | None,
-                              content: bool, require_hash: bool) -> dict[str, Any]:
+                              content: bool, require_hash: bool,
+                              verdict: bool = True) -> dict[str, Any]:
+        """``verdict``: add ``swift_validation``. Without content only when the notebook
+        type was asked for: an untyped model without content must equal the file's
+        listing entry (jupyter_server's contract), and listings carry no metadata."""
         model = models.entry_model(path, entry, "notebook")
         data = await self._body_if_needed(path, entry, data, content, require_hash)
         if content:
@@ -279,9 +291,9 @@ class SwiftContentsManager(AsyncContentsManager):
             model["content"] = nb
             model["format"] = "json"
             self.validate_notebook_model(model, validation_error)
-            stamp = models.stamp_of(entry.meta)
-            if stamp:  # read back with the object: what Swift checked at save time
-                model["swift_validation"] = stamp
+        stamp = models.stamp_of(entry.meta) if verdict else None
+        if stamp:  # read back with the object (GET or HEAD): what Swift checked at save time
+            model["swift_validation"] = stamp
         if require_hash:
             model.update(self._etag_hash(entry) or models.content_hash(self.hash_algorithm, data))
         return model
@@ -304,11 +316,11 @@ class SwiftContentsManager(AsyncContentsManager):
         validation_error: dict[str, Any] = {}
         kind = model["type"]
         saved: dict[str, Any] | None = None
+        if kind in ("notebook", "file"):
+            await self._refuse_over_dir(path)
+            await self._refuse_if_changed(model, path)
         if kind == "notebook":
-            nb = nbformat.from_dict(model["content"])
-            self.check_and_sign(nb, path)
-            data = nbformat.writes(nb, version=nbformat.NO_CONVERT,
-                                   capture_validation_error=validation_error).encode("utf-8")
+            data = self._notebook_bytes(path, model["content"], validation_error)
             result = await self.run(self.nb_storlets.save_notebook, self.store, path, data)
             if not await self.checkpoints.has_checkpoint(path):
                 await self.create_checkpoint(path)  # one checkpoint always exists for notebooks
@@ -319,13 +331,17 @@ class SwiftContentsManager(AsyncContentsManager):
                 data = models.encode_file(path, model["content"], model.get("format"))
             response = await self.run(operations.replace_file, self.store, path, data,
                                       model.get("mimetype") or models.guess_content_type(path))
-            saved = models.saved_model(path, "file", len(data), response)
+            entry = await self.run(operations.written_entry, self.store, path, data, response)
+            saved = models.entry_model(path, entry, "file")
         elif kind == "directory":
             self._refuse_hidden(path)
             if await self.run(self.store.head, path) is not None:
-                raise web.HTTPError(400, f"Not a directory: {path}")
+                raise web.HTTPError(409, (
+                    f"A file named {path} exists: a directory cannot have its name "
+                    "(rename or delete the file first, or choose another name)"))
             await self.run(self.store.make_dir, path)
-            saved = models.dir_model(path)
+            entry = await self.run(self.store.dir_entry, path)
+            saved = models.dir_model(path, entry.last_modified if entry else dt.datetime.now(dt.timezone.utc))
         else:
             raise web.HTTPError(400, f"Unhandled contents type: {kind}")
 
@@ -333,18 +349,34 @@ class SwiftContentsManager(AsyncContentsManager):
         self.emit(data={"action": "save", "path": path})
         return saved
 
+    def _notebook_bytes(self, path: str, content: Any,
+                        validation_error: dict[str, Any]) -> bytes:
+        """The signed notebook to store; a model that cannot be signed or written is
+        a 400 naming the cell and the field (nothing is written)."""
+        problem = models.notebook_shape_problem(content)
+        if problem is None:
+            try:
+                nb = nbformat.from_dict(content)
+                self.check_and_sign(nb, path)
+                return nbformat.writes(nb, version=nbformat.NO_CONVERT,
+                                       capture_validation_error=validation_error).encode("utf-8")
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+                self.log.debug("Unwritable notebook model for %s", path, exc_info=True)
+                problem = f"{type(exc).__name__}: {exc}"
+        raise web.HTTPError(400, (
+            f"Malformed notebook model for {path}: {problem}. Nothing was saved; fix the "
+            "model (nbformat v4: code cells need 'outputs', a list) and save again"))
+
     async def _saved_notebook(self, path: str, data: bytes, result: dict[str, Any],
                               message: str | None) -> dict[str, Any]:
         """The saved model; the validation stamp as Swift stored it, and the message."""
-        if result["computed_by"] == "storlet":  # the stamp exists only in Swift: read it back
-            entry = await self.run(self.store.head, path)
-            if entry is None:
-                raise web.HTTPError(503, f"{path} vanished right after its save; try again")
-            saved = models.entry_model(path, entry, "notebook")
-            stamp = models.stamp_of(entry.meta)
-        else:
-            saved = models.saved_model(path, "notebook", len(data), result["response"])
-            stamp = models.stamp_of(result["stamp"])
+        # One HEAD: the exact time, and the stamp as Swift stored it (a storlet's exists
+        # only there). If another writer got in between, the stamp this server computed.
+        entry = await self.run(operations.written_entry, self.store, path, data,
+                               result["response"])
+        saved = models.entry_model(path, entry, "notebook")
+        stamp = models.stamp_of(entry.meta) or (
+            models.stamp_of(result["stamp"]) if "stamp" in result else None)
         if stamp:
             saved["swift_validation"] = stamp
             if not message and stamp["valid"] is False:
@@ -362,6 +394,46 @@ class SwiftContentsManager(AsyncContentsManager):
         parent = paths.split(path)[0]
         if parent and not await self.run(self.store.dir_exists, parent):
             raise web.HTTPError(404, f"No such directory: {parent}")
+
+    async def _refuse_over_dir(self, path: str) -> None:
+        """A file never hides a directory of the same name (nor the reverse)."""
+        if await self.run(self.store.dir_exists, path):
+            raise web.HTTPError(409, (
+                f"A directory named {path} exists: a file cannot have its name "
+                "(rename or delete the directory first, or choose another name)"))
+
+    async def _refuse_if_changed(self, model: dict[str, Any], path: str) -> None:
+        """A model read from this very file (its ``path`` is ``path``) that carries the
+        ``hash`` (md5: Swift's ETag) or the ``last_modified`` it was read with is saved
+        only if the file is still that version: a 409 otherwise, nothing written.
+
+        (Swift has no If-Match on PUT: one HEAD just before the PUT. Models without
+        these fields, as JupyterLab sends, are saved as before.)"""
+        try:
+            same_file = paths.normalize(model.get("path") or "") == path
+        except SwiftContentsError:
+            same_file = False
+        want_hash = model.get("hash") if model.get("hash_algorithm") in (None, "md5") else None
+        want_time = model.get("last_modified")
+        if not same_file or not (want_hash or want_time):
+            return
+        entry = await self.run(self.store.head, path)
+        if entry is None:
+            raise web.HTTPError(409, (
+                f"{path} was deleted since you read it: nothing was saved (save again "
+                "without 'hash' and 'last_modified' to create it)"))
+        if want_hash and entry.etag:
+            changed = want_hash != entry.etag
+        elif want_time:
+            with swift_errors(self.log):
+                changed = models.parse_model_time(path, want_time) != entry.last_modified
+        else:
+            return
+        if changed:
+            raise web.HTTPError(409, (
+                f"{path} changed since you read it (now modified at "
+                f"{entry.last_modified.isoformat()}): nothing was saved; reload it, or "
+                "save under another name"))
 
     async def _save_chunk(self, model: dict[str, Any], path: str) -> dict[str, Any]:
         """LargeFileManager's protocol (chunk 1..n, -1 last), assembled in Swift:
@@ -381,8 +453,10 @@ class SwiftContentsManager(AsyncContentsManager):
         with swift_errors(self.log):
             data = models.encode_file(path, model["content"], model.get("format"))
         self.log.debug("Saving chunk %s of %s", chunk, path)
-        if chunk == 1:
+        if chunk in (1, -1):
             await self._check_parent(path)
+            await self._refuse_over_dir(path)
+        if chunk == 1:
             upload_id = await self.run(operations.start_upload, self.store, path)
         else:
             upload_id = await self.run(operations.current_upload, self.store, path)
@@ -434,7 +508,7 @@ class SwiftContentsManager(AsyncContentsManager):
                 raise web.HTTPError(409, f"File already exists: {new_path}")
             await self._check_parent(new_path)
             await self.run(operations.move_object, self.store, old_path, new_path,
-                           entry.is_manifest)
+                           entry.is_manifest, entry.last_modified)
             return
         await self.run(operations.rename_dir, self.store, old_path, new_path)
 

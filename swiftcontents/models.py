@@ -11,7 +11,7 @@ from typing import Any
 from storlets_apps import _nbcommon
 
 from .errors import SwiftContentsError
-from .store import EPOCH, Entry, parse_http_date
+from .store import EPOCH, Entry
 
 NOTEBOOK_EXT = ".ipynb"
 
@@ -33,10 +33,23 @@ def base_model(path: str, last_modified: dt.datetime = EPOCH) -> dict[str, Any]:
     }
 
 
-def dir_model(path: str) -> dict[str, Any]:
-    # Listings carry no time for subdirectories; a fixed time keeps a directory's
-    # listing entry identical to its own model without one request per entry.
-    model = base_model(path)
+def parse_model_time(path: str, value: Any) -> dt.datetime:
+    """A model's ``last_modified``: a datetime, or its ISO text as the REST API sends it."""
+    if isinstance(value, dt.datetime):
+        when = value
+    else:
+        try:
+            when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise SwiftContentsError(400, (
+                f"Invalid last_modified {value!r} in the model for {path}: "
+                "use the ISO 8601 time the contents API gave")) from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def dir_model(path: str, last_modified: dt.datetime = EPOCH) -> dict[str, Any]:
+    """A directory's model; its time is its marker's (or its newest object's)."""
+    model = base_model(path, last_modified)
     model["type"] = "directory"
     return model
 
@@ -44,13 +57,65 @@ def dir_model(path: str) -> dict[str, Any]:
 def entry_model(path: str, entry: Entry, type_: str | None = None) -> dict[str, Any]:
     """A model without content, from a HEAD or a listing row (they agree exactly)."""
     if entry.is_dir:
-        return dir_model(path)
+        return dir_model(path, entry.last_modified)
     model = base_model(path, entry.last_modified)
     model["type"] = type_ or kind_of(path)
     model["size"] = entry.size
     if model["type"] == "file":
         model["mimetype"] = mimetypes.guess_type(path)[0]
     return model
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _field(where: str, obj: dict, name: str, types: tuple[type, ...], what: str) -> str | None:
+    if name not in obj:
+        return f"{where}: missing field '{name}'"
+    if not isinstance(obj[name], types) or isinstance(obj[name], bool):
+        return f"{where}: field '{name}' must be {what}, not {_kind(obj[name])}"
+    return None
+
+
+def notebook_shape_problem(content: Any) -> str | None:
+    """What in a notebook model's ``content`` would break signing or writing it
+    (nbformat v4), naming the cell and the field; None if its shape is sound.
+
+    Only the fields the signer and writer rely on: a notebook that is merely invalid
+    (say a markdown cell without ``source``) is still saved, with a validation message,
+    as FileContentsManager does.
+    """
+    if not isinstance(content, dict):
+        return f"the notebook must be an object, not {_kind(content)}"
+    problem = (_field("notebook", content, "nbformat", (int,), "an integer")
+               or _field("notebook", content, "metadata", (dict,), "an object")
+               or _field("notebook", content, "cells", (list,), "a list"))
+    if problem or content["nbformat"] < 4:
+        return problem
+    for i, cell in enumerate(content["cells"]):
+        if not isinstance(cell, dict):
+            return f"cell {i} must be an object, not {_kind(cell)}"
+        problem = (_field(f"cell {i}", cell, "cell_type", (str,), "a string")
+                   or _field(f"cell {i}", cell, "metadata", (dict,), "an object"))
+        if not problem and cell["cell_type"] == "code":
+            problem = _code_cell_problem(f"cell {i} (code)", cell)
+        if problem:
+            return problem
+    return None
+
+
+def _code_cell_problem(where: str, cell: dict) -> str | None:
+    problem = _field(where, cell, "outputs", (list,), "a list")
+    if problem:
+        return problem
+    for j, output in enumerate(cell["outputs"]):
+        if not isinstance(output, dict):
+            return f"{where}: output {j} must be an object, not {_kind(output)}"
+        problem = _field(f"{where}, output {j}", output, "output_type", (str,), "a string")
+        if problem:
+            return problem
+    return None
 
 
 def decode_file(path: str, data: bytes, fmt: str | None) -> tuple[str, str]:
@@ -96,9 +161,3 @@ def stamp_of(meta: dict[str, str]) -> dict[str, Any] | None:
     """The typed validation stamp in an object's metadata, if any (one vocabulary:
     ``storlets_apps._nbcommon``, the storlet's own helper)."""
     return _nbcommon.parse_stamp(meta)
-
-
-def saved_model(path: str, type_: str, size: int, response: dict[str, str]) -> dict[str, Any]:
-    """The model of an object just PUT, from the PUT response (no extra HEAD)."""
-    when = parse_http_date(response["last-modified"]) if "last-modified" in response else EPOCH
-    return entry_model(path, Entry(path, False, size, when), type_)

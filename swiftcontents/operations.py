@@ -15,6 +15,7 @@ Objects this module keeps in the auxiliary container::
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -22,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from .errors import SwiftContentsError
-from .store import Entry, Store
+from .store import EPOCH, Entry, Store, parse_http_date
 
 SLO_MAX_SEGMENTS = 1000  # Swift's default max_manifest_segments
 BULK_WORKERS = 8
+SUBDIR_TIMES_MAX = 100  # subdirectories of one listing whose markers are read for their time
 
 
 def rekey(name: str, old: str, new: str) -> str:
@@ -67,6 +69,36 @@ def replace_file(store: Store, path: str, data: bytes, content_type: str) -> dic
     response = store.write(path, data, content_type)
     drop_retired(store, parked)
     return response
+
+
+def written_entry(store: Store, path: str, data: bytes, response: dict[str, str]) -> Entry:
+    """The object just PUT from ``data``, its time exact to the microsecond (one HEAD:
+    a PUT response gives Last-Modified rounded *up* to the next second).
+
+    If another writer replaced it in between, the PUT's second floored: earlier than
+    that writer's time, so the client still sees the object changed after its save.
+    """
+    entry = store.head(path)
+    if entry is not None and entry.etag == hashlib.md5(data, usedforsecurity=False).hexdigest():
+        return entry
+    when = EPOCH
+    if "last-modified" in response:
+        when = parse_http_date(response["last-modified"]) - dt.timedelta(seconds=1)
+    return Entry(name=path, is_dir=False, size=len(data), last_modified=when)
+
+
+def dir_times(store: Store, dirs: list[str], default: dt.datetime) -> dict[str, dt.datetime]:
+    """Times of directories (their markers'), a HEAD each on a few threads, for at most
+    ``SUBDIR_TIMES_MAX`` of them; the others, and those without a marker, get ``default``."""
+    times = dict.fromkeys(dirs, default)
+
+    def one(path: str) -> None:
+        head = store.head(path + "/")
+        if head is not None:
+            times[path] = head.last_modified
+
+    map_parallel(one, dirs[:SUBDIR_TIMES_MAX])
+    return times
 
 
 def restore_copy(store: Store, src_aux_name: str, path: str) -> None:
@@ -133,8 +165,10 @@ def _nest(store: Store, upload_id: str, level: int,
 
 
 # -- trees (files, then directories; copy first, delete after) -----------------------
-def move_object(store: Store, old: str, new: str, is_manifest: bool) -> None:
-    store.copy(store.key(old), store.key(new), manifest_only=is_manifest)
+def move_object(store: Store, old: str, new: str, is_manifest: bool,
+                when: dt.datetime | None = None) -> None:
+    """Copy, then delete; the copy keeps the time ``when`` (the source's)."""
+    store.copy(store.key(old), store.key(new), manifest_only=is_manifest, keep_time=when)
     store.delete_object(store.key(old))  # a manifest's segments now belong to the copy
 
 
@@ -178,10 +212,15 @@ def rename_dir(store: Store, old: str, new: str) -> None:
         _check_rename(store, old, new)
         store.write_aux(journal, json.dumps({"old": old, "new": new}).encode())
     tree = store.list_tree(old)
-    map_parallel(lambda e: store.copy(
-        store.prefix + e.name, store.prefix + rekey(e.name, old, new),
-        manifest_only=e.is_manifest), tree)
-    store.make_dir(new)
+
+    def move(e: Entry) -> None:  # a HEAD: the time an earlier rename kept, if any
+        when = (store.head(e.name) or e).last_modified
+        store.copy(store.prefix + e.name, store.prefix + rekey(e.name, old, new),
+                   manifest_only=e.is_manifest, keep_time=when)
+
+    map_parallel(move, tree)
+    if not any(e.name == old + "/" for e in tree):  # (a copied marker keeps its time)
+        store.make_dir(new)
     # Manifests are deleted without their segments: those belong to the copies now.
     delete_tree(store, [dataclasses.replace(e, is_manifest=False) for e in tree])
     store.delete_object(journal, aux=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 DIR_CONTENT_TYPE = "application/directory"
+META = "x-object-meta-"
+KEPT_TIME = "sc-kept-time"  # metadata: a renamed object's time before the rename
 PAGE_SIZE = 10000  # Swift's container_listing_limit
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -60,27 +63,43 @@ class Entry:
     meta: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-# Times are whole seconds, rounded up as Swift's own Last-Modified header is, so a
-# PUT response, a HEAD and a listing row all give the same model time.
-def _ceil_second(when: dt.datetime) -> dt.datetime:
-    return when.replace(microsecond=0) + dt.timedelta(seconds=1 if when.microsecond else 0)
-
-
+# Times are exact (microseconds, as Swift records them): a HEAD's X-Timestamp and a
+# listing row's last_modified give the same instant, never rounded into the future.
 def parse_listing_time(value: str) -> dt.datetime:
     """Container listings give '2024-05-01T12:00:00.123450' (UTC)."""
-    return _ceil_second(dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc))
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.timezone.utc)
 
 
 def parse_x_timestamp(value: str) -> dt.datetime:
-    """X-Timestamp '1714564800.12345' -> the instant a listing shows for it."""
-    secs, _, frac = value.partition(".")
-    exact = dt.datetime.fromtimestamp(int(secs), dt.timezone.utc) + dt.timedelta(
+    """X-Timestamp '1714564800.12345' (an offset suffix '_...' ignored) -> that instant."""
+    secs, _, frac = value.partition("_")[0].partition(".")
+    return dt.datetime.fromtimestamp(int(secs), dt.timezone.utc) + dt.timedelta(
         microseconds=int((frac or "0").ljust(6, "0")[:6]))
-    return _ceil_second(exact)
+
+
+def _name_tag(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def kept_time_value(key: str, when: dt.datetime) -> str:
+    """Metadata a rename puts on the copy at ``key``: the source's time, and whose."""
+    return f"{when.timestamp():.6f} {_name_tag(key)}"
+
+
+def kept_time(value: str | None, key: str, swift_time: dt.datetime) -> dt.datetime:
+    """The time a model shows for the object ``key``: the one a rename kept, if it was
+    kept for this very name (a copy made by another tool, or any write since, drops
+    it: Swift's PUT and POST replace user metadata) and not after Swift's own."""
+    try:
+        stamp, tag = (value or "").split()
+        when = dt.datetime.fromtimestamp(float(stamp), dt.timezone.utc)
+    except ValueError:
+        return swift_time
+    return when if tag == _name_tag(key) and when <= swift_time else swift_time
 
 
 def parse_http_date(value: str) -> dt.datetime:
-    """A PUT response's Last-Modified (already whole seconds, rounded up by Swift)."""
+    """A PUT response's Last-Modified (whole seconds, rounded *up* by Swift)."""
     return email.utils.parsedate_to_datetime(value).astimezone(dt.timezone.utc)
 
 
@@ -190,7 +209,7 @@ class Store:
             if exc.status == 404:
                 return None
             raise
-        return self._entry_from_headers(path, h)
+        return self._entry_from_headers(path, h, self.key(path))
 
     def head_aux(self, name: str) -> dict[str, str] | None:
         try:
@@ -201,12 +220,14 @@ class Store:
             raise
 
     @staticmethod
-    def _entry_from_headers(path: str, h: dict[str, str]) -> Entry:
+    def _entry_from_headers(path: str, h: dict[str, str], key: str) -> Entry:
+        """``key``: the object's full name (a kept time counts only where it was kept)."""
         is_slo = h.get("x-static-large-object", "").lower() == "true"
+        swift_time = parse_x_timestamp(h["x-timestamp"]) if "x-timestamp" in h else EPOCH
         return Entry(
             name=path, is_dir=False,
             size=int(h.get("content-length", 0)),
-            last_modified=parse_x_timestamp(h["x-timestamp"]) if "x-timestamp" in h else EPOCH,
+            last_modified=kept_time(h.get(META + KEPT_TIME), key, swift_time),
             etag=None if is_slo else h.get("etag", "").strip('"'),
             content_type=h.get("content-type"), is_manifest=is_slo,
             meta={k[len("x-object-meta-"):]: v for k, v in h.items()
@@ -226,6 +247,26 @@ class Store:
                              prefix=self.dir_key(path), limit=1)
         return bool(objs)
 
+    def dir_entry(self, path: str) -> Entry | None:
+        """The directory at ``path`` with its time: its marker's, or without a marker
+        (made by other tools, or the root) its newest object's among the first page
+        below it; None if nothing is there."""
+        if path:
+            try:
+                h = self._call(path, "head_object", self.container, self.dir_key(path))
+                return dataclasses.replace(self._entry_from_headers(
+                    path, h, self.dir_key(path)), is_dir=True,
+                                           size=None, etag=None)
+            except SwiftContentsError as exc:
+                if exc.status != 404:
+                    raise
+        _, rows = self._call(path or "/", "get_container", self.container,
+                             prefix=self.dir_key(path), limit=PAGE_SIZE)
+        if not rows and path:
+            return None
+        times = [parse_listing_time(r["last_modified"]) for r in rows if "last_modified" in r]
+        return Entry(name=path, is_dir=True, last_modified=max(times, default=EPOCH))
+
     def read(self, path: str, headers: dict[str, str] | None = None) -> tuple[dict[str, str], bytes]:
         return self._call(path, "get_object", self.container, self.key(path), headers=headers)
 
@@ -237,7 +278,7 @@ class Store:
             if exc.status == 404:
                 return None
             raise
-        return self._entry_from_headers(path, h), data
+        return self._entry_from_headers(path, h, self.key(path)), data
 
     def read_aux(self, name: str) -> tuple[dict[str, str], bytes]:
         return self._call(name, "get_object", self.aux_container, name)
@@ -279,6 +320,7 @@ class Store:
         return [
             Entry(name=row["name"][len(self.prefix):], is_dir=row["name"].endswith("/"),
                   size=row.get("bytes"), etag=row.get("hash"),
+                  last_modified=parse_listing_time(row["last_modified"]),
                   is_manifest=row.get("slo_etag") is not None)
             for row in self._pages(self.container, base, None)]
 
@@ -318,7 +360,8 @@ class Store:
                 raise
 
     def copy(self, src_name: str, dst_name: str, *, src_aux: bool = False,
-             dst_aux: bool = False, manifest_only: bool = False) -> None:
+             dst_aux: bool = False, manifest_only: bool = False,
+             keep_time: dt.datetime | None = None) -> None:
         """Server-side copy (PUT + X-Copy-From): no bytes pass through this process.
 
         ``manifest_only`` copies a large object's manifest, not its bytes: the
@@ -327,8 +370,13 @@ class Store:
         """
         src_c = self.aux_container if src_aux else self.container
         dst_c = self.aux_container if dst_aux else self.container
+        headers = {"X-Copy-From": resource_path(src_c, src_name)}
+        # A rename's copy shows the source's time; any other copy (a restored
+        # checkpoint, a duplicate) is a new version with its own.
+        headers["X-Object-Meta-" + KEPT_TIME] = (
+            "" if keep_time is None else kept_time_value(dst_name, keep_time))
         self._call(src_name, "put_object", dst_c, dst_name, b"", content_length=0,
-                   headers={"X-Copy-From": resource_path(src_c, src_name)},
+                   headers=headers,
                    query_string="multipart-manifest=get" if manifest_only else None)
 
     def put_manifest(self, name: str, segments: list[dict[str, Any]], *, aux: bool = False,

@@ -2,7 +2,9 @@
 
 Every answer says which path ran: ``computed_by`` is ``"storlet"`` or
 ``"server"`` (plus ``fallback_reason`` when a storlet was wanted but the engine
-failed or storlets are off). An engine outage is never a 500: the server runs
+failed or storlets are off). Only an engine fault (a 5xx, a timeout, no
+connection) rests the engine; a storlet's answer about its input (422, 413) is
+the caller's answer and nobody else's. An engine outage is never a 500: the server runs
 the storlets' own code in-process through the engine-faithful harness
 (``swiftproto.harness``), so its answer equals the storlet's field for field
 (nbdime is not needed, whatever the format).
@@ -37,6 +39,9 @@ LISTING = "nblisting.py"
 DIFF = "nbdiff.py"
 LISTING_BATCH = 100  # notebooks per nblisting call
 RETRY_AFTER = 60.0  # seconds before 'auto' tries an engine that just failed
+# A storlet's answer about its input, not about the engine: 422 (it failed or ran
+# past its budget on this input), 413 (too large, or over quota).
+USER_LEVEL = frozenset({413, 422})
 META = "x-object-meta-"
 DIFF_TYPES = {"nbdime": "application/json", "text": "text/plain", "html": "text/html"}
 
@@ -120,9 +125,26 @@ class NotebookStorlets:
         return True, None
 
     def _failed(self, what: str, exc: SwiftContentsError) -> str:
-        with self._lock:
-            self._down_until = time.monotonic() + RETRY_AFTER
-        self.log.warning("Storlet %s failed (%s); computing in the server instead", what, exc.message)
+        """Sort a failed storlet call; the reason to fall back in-process, or raise.
+
+        - an engine fault (503: a 5xx, a timeout, no connection): fall back, and
+          'auto' leaves the engine alone for ``RETRY_AFTER`` seconds;
+        - a user-level answer about this input (422: the storlet failed or ran past
+          its budget on it; 413: too large or over quota): raised as such, the engine
+          stays in use for every other call;
+        - any other 4xx (storlets not enabled for the account, a name the engine
+          refuses, the object gone): this call falls back, nobody else is affected.
+        """
+        if exc.status in USER_LEVEL:
+            raise SwiftContentsError(exc.status, f"storlet {what}: {exc.message}") from None
+        if exc.status >= 500:
+            with self._lock:
+                self._down_until = time.monotonic() + RETRY_AFTER
+            self.log.warning("Storlet %s failed (%s); computing in the server instead",
+                             what, exc.message)
+        else:
+            self.log.info("Storlet %s refused this call (%s); computing it in the server",
+                          what, exc.message)
         return f"storlet {what} failed: {exc.message}"
 
     # -- save with a validation stamp ----------------------------------------------

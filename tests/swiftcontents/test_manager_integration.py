@@ -285,3 +285,163 @@ async def test_storlet_listing_gives_back_names_that_need_quoting(make_cm, deplo
     assert result["computed_by"] == "storlet", result.get("fallback_reason")
     assert [r["name"] for r in result["notebooks"]] == [n.rpartition("/")[2] for n in names]
     assert all(r["bytes"] > 0 and "error" not in r for r in result["notebooks"])
+
+
+async def test_a_file_and_a_directory_never_share_a_name(cm):
+    await cm.save({"type": "directory"}, "x")
+    await cm.save(nb_model("inside"), "x/n.ipynb")
+    txt = {"type": "file", "format": "text", "content": "over"}
+    for model in (txt, nb_model()):
+        with pytest.raises(web.HTTPError) as err:
+            await cm.save(dict(model), "x")
+        assert err.value.status_code == 409 and "directory named x exists" in err.value.log_message
+    chunk = {**txt, "chunk": 1}
+    assert await status_of(cm.save(chunk, "x")) == 409
+    await cm.save(dict(txt), "f.txt")
+    with pytest.raises(web.HTTPError) as err:
+        await cm.save({"type": "directory"}, "f.txt")
+    assert err.value.status_code == 409 and "file named f.txt exists" in err.value.log_message
+    # nothing changed: one entry per name, the directory and the file as they were
+    root = await cm.get("")
+    assert sorted((e["name"], e["type"]) for e in root["content"]) == [
+        ("f.txt", "file"), ("x", "directory")]
+    assert (await cm.get("x"))["type"] == "directory"
+    assert (await cm.get("x/n.ipynb"))["content"].cells[-1].source == "inside"
+    assert (await cm.get("f.txt"))["content"] == "over"
+    assert await cm.run(cm.store.head, "x") is None
+
+
+async def test_a_files_checkpoints_never_take_a_same_named_directorys(cm):
+    # Another tool (not this manager) made a file 'x' beside the directory 'x/'.
+    await cm.save({"type": "directory"}, "x")
+    await cm.save(nb_model("inside"), "x/n.ipynb")
+    inner = [c["id"] for c in await cm.list_checkpoints("x/n.ipynb")]
+    assert len(inner) == 1
+
+    async def outside_file_x() -> str:
+        await cm.run(cm.store.write, "x", b"outside", "text/plain")
+        own = (await cm.create_checkpoint("x"))["id"]
+        assert [c["id"] for c in await cm.list_checkpoints("x")] == [own]
+        return own
+
+    await outside_file_x()
+    await cm.delete("x")  # the file (HEAD finds it first): the directory's checkpoints stay
+    assert await cm.list_checkpoints("x") == []
+    assert [c["id"] for c in await cm.list_checkpoints("x/n.ipynb")] == inner
+    assert (await cm.get("x/n.ipynb"))["content"].cells[-1].source == "inside"
+
+    own = await outside_file_x()
+    await cm.rename("x", "y")  # the file again: only its own checkpoints move
+    assert [c["id"] for c in await cm.list_checkpoints("y")] == [own]
+    assert [c["id"] for c in await cm.list_checkpoints("x/n.ipynb")] == inner
+
+    await cm.delete("x")  # now the directory, and its files' checkpoints with it
+    assert await cm.list_checkpoints("x/n.ipynb") == []
+    assert [c["id"] for c in await cm.list_checkpoints("y")] == [own]
+    await cm.delete("y")
+    assert cm.store.list_aux("checkpoints/") == []
+
+
+async def test_times_are_exact_never_ahead_and_folders_have_one(cm):
+    import datetime as dt
+
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    start = now()
+    await cm.save({"type": "directory"}, "d")
+    saved = {
+        "d/a.txt": await cm.save({"type": "file", "format": "text", "content": "x"}, "d/a.txt"),
+        "d/n.ipynb": await cm.save(nb_model(), "d/n.ipynb"),
+    }
+    end = now()
+    stamps = []
+    for path, model in saved.items():
+        when = model["last_modified"]
+        assert start <= when <= end, (path, start, when, end)  # never in the future
+        own = await cm.get(path, content=False)
+        assert own["last_modified"] == when and (await cm.get(path))["last_modified"] == when
+        stamps.append(when)
+    assert any(t.microsecond for t in stamps)  # sub-second, not whole seconds
+    listed = {e["path"]: e for e in (await cm.get("d"))["content"]}
+    assert {p: listed[p]["last_modified"] for p in saved} == dict(zip(saved, stamps))
+
+    # the verdict comes with a HEAD too (no content read), when the notebook type is asked
+    head = await cm.get("d/n.ipynb", content=False, type="notebook")
+    assert head["swift_validation"]["valid"] is True and head["content"] is None
+
+    # folders: their marker's time, the same in their own model and in the parent's listing
+    d = await cm.get("d", content=False)
+    assert start <= d["last_modified"] <= stamps[0]
+    root = await cm.get("")
+    assert [e["last_modified"] for e in root["content"] if e["path"] == "d"] == [d["last_modified"]]
+    # without a marker (written by another tool): its newest object's time
+    await cm.run(cm.store.write, "loose/f.txt", b"x", "text/plain")
+    newest = (await cm.get("loose/f.txt", content=False))["last_modified"]
+    assert (await cm.get("loose", content=False))["last_modified"] == newest
+    assert root["last_modified"] > dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+async def test_a_model_read_from_the_file_is_not_saved_over_a_newer_version(cm):
+    await cm.save({"type": "file", "format": "text", "content": "v1"}, "c.txt")
+    read = await cm.get("c.txt", require_hash=True)
+    by_time = {k: v for k, v in read.items() if k not in ("hash", "hash_algorithm")}
+    # unchanged: saves (a model as get() gave it, content edited)
+    saved = await cm.save({**read, "content": "v2"}, "c.txt")
+    assert (await cm.get("c.txt"))["content"] == "v2" and saved["path"] == "c.txt"
+    # another writer got in since `saved` was read: both preconditions refuse
+    await cm.run(cm.store.write, "c.txt", b"outside", "text/plain")
+    for model in ({**saved, "content": "v3", "hash": read["hash"], "hash_algorithm": "md5"},
+                  {**saved, "content": "v3"},
+                  {**by_time, "content": "v3", "last_modified": saved["last_modified"].isoformat()}):
+        with pytest.raises(web.HTTPError) as err:
+            await cm.save(model, "c.txt")
+        assert err.value.status_code == 409 and "changed since you read it" in err.value.log_message
+    assert (await cm.get("c.txt"))["content"] == "outside"
+    # a model without those fields, or read from another file (a copy), saves as before
+    await cm.save({"type": "file", "format": "text", "content": "v4"}, "c.txt")
+    assert (await cm.copy("c.txt", "d.txt"))["path"] == "d.txt"
+    assert await status_of(cm.save({**saved, "last_modified": "yesterday"}, "c.txt")) == 400
+
+
+async def test_a_rename_keeps_the_time_an_outside_write_does_not(cm):
+    await cm.save({"type": "directory"}, "r")
+    first = await cm.save(nb_model("typed"), "r/a.ipynb")
+    await asyncio.sleep(0.05)
+    await cm.rename("r/a.ipynb", "r/b.ipynb")
+    moved = await cm.get("r/b.ipynb", content=False, type="notebook")
+    assert moved["last_modified"] == first["last_modified"]
+    assert moved["swift_validation"] == first["swift_validation"]
+    await cm.rename("r", "s")  # a directory rename keeps its files' times too
+    assert (await cm.get("s/b.ipynb", content=False))["last_modified"] == first["last_modified"]
+    dir_time = (await cm.get("s", content=False))["last_modified"]
+    assert dir_time < first["last_modified"]  # the marker's, made before the notebook
+
+    # a copy made by another tool, and a write by another tool, are new versions
+    await cm.run(cm.store.copy, cm.store.key("s/b.ipynb"), cm.store.key("s/c.ipynb"))
+    copied = (await cm.get("s/c.ipynb", content=False))["last_modified"]
+    conn = cm.store._conn()
+    await cm.run(conn.copy_object, cm.store.container, cm.store.key("s/b.ipynb"),
+                 f"/{cm.store.container}/{cm.store.key('s/d.ipynb')}")
+    outside_copy = (await cm.get("s/d.ipynb", content=False))["last_modified"]
+    data = (await cm.get("s/b.ipynb", type="file"))["content"].encode()
+    await cm.run(cm.store.write, "s/b.ipynb", data, "application/x-ipynb+json")
+    rewritten = (await cm.get("s/b.ipynb", content=False))["last_modified"]
+    assert min(copied, outside_copy, rewritten) > first["last_modified"]
+    # a restored checkpoint is a new version too
+    ckpt = (await cm.list_checkpoints("s/b.ipynb"))[0]["id"]
+    await cm.restore_checkpoint(ckpt, "s/b.ipynb")
+    assert (await cm.get("s/b.ipynb", content=False))["last_modified"] > rewritten
+
+
+async def test_a_storlet_quota_refusal_is_the_callers_and_rests_nothing(make_cm, deployed, s2aio):
+    cm = make_cm(storlets="auto")  # 'auto' rests an engine that failed: it must not here
+    await cm.save(nb_model("small"), "q.ipynb")
+    conn = s2aio.connection("test")
+    conn.post_container(cm.store.container, {"X-Container-Meta-Quota-Bytes": "4000"})
+    conn.close()
+    assert await status_of(cm.save(nb_model("x" * 5000), "q.ipynb")) == 413
+    assert cm.nb_storlets.wanted() == (True, None)  # the engine is still used by everyone
+    opened = await cm.get("q.ipynb")
+    assert opened["content"].cells[-1].source == "small"
+    assert opened["swift_validation"]["validated_by"] == "storlet"

@@ -221,3 +221,28 @@ def test_endpoints_give_back_names_that_need_quoting(server):
         assert diff["checkpoint"] == cp["id"] and diff["diff"]
         report = server.json("GET", f"/api/swiftcontents/validate/{api}")
         assert report["valid"] is True and report["computed_by"] == "storlet", report
+
+
+def test_a_malformed_notebook_model_is_a_400_naming_cell_and_field(server):
+    put_notebook(server, "badmodel.ipynb", ["# Kept"])
+    before = server.json("GET", "/api/contents/badmodel.ipynb")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("m"),
+                                         nbformat.v4.new_code_cell("1 + 1")])
+    del nb.cells[1]["outputs"]
+    cases = [(nb, "cell 1 (code): missing field 'outputs'")]
+    broken = json.loads(json.dumps(nb))
+    broken["cells"][1]["outputs"] = [{"text": "no type"}]
+    cases.append((broken, "cell 1 (code), output 0: missing field 'output_type'"))
+    broken = json.loads(json.dumps(nb))
+    broken["cells"][0]["metadata"] = "not an object"
+    cases.append((broken, "cell 0: field 'metadata' must be an object, not a string"))
+    cases.append(([1, 2], "the notebook must be an object, not a list"))
+    for content, expected in cases:
+        status, _, raw = server.request("PUT", "/api/contents/badmodel.ipynb",
+                                        {"type": "notebook", "content": content})
+        assert status == 400, (status, raw[:300])
+        message = json.loads(raw)["message"]
+        assert expected in message and "badmodel.ipynb" in message, message
+    after = server.json("GET", "/api/contents/badmodel.ipynb")
+    assert after["content"] == before["content"]  # the stored version is untouched
+    assert after["last_modified"] == before["last_modified"]

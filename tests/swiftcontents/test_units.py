@@ -20,12 +20,13 @@ from swiftcontents.operations import rekey
 FILES = Path(__file__).resolve().parent.parent / "files" / "swiftcontents"
 
 
-def test_put_head_and_listing_times_agree():
-    # A PUT response, a HEAD and a listing row must give equal model times.
-    when = parse_http_date("Wed, 01 May 2024 12:00:01 GMT")
-    assert parse_x_timestamp("1714564800.12345") == parse_listing_time("2024-05-01T12:00:00.123450") == when
+def test_head_and_listing_times_agree_to_the_microsecond():
+    exact = dt.datetime(2024, 5, 1, 12, 0, 0, 123450, tzinfo=dt.timezone.utc)
+    assert parse_x_timestamp("1714564800.12345") == parse_listing_time("2024-05-01T12:00:00.123450") == exact
+    assert parse_x_timestamp("1714564800.12345_0000000000000001") == exact  # an offset
     assert parse_x_timestamp("1714564800") == parse_listing_time("2024-05-01T12:00:00")
-    assert parse_x_timestamp("1714564800").second == 0
+    # a PUT response's Last-Modified is that instant rounded up: never what a model shows
+    assert parse_http_date("Wed, 01 May 2024 12:00:01 GMT") > exact
 
 
 def test_entry_model_same_from_head_or_listing():
@@ -159,3 +160,19 @@ def test_no_credentials_is_a_clear_503(monkeypatch):
     with pytest.raises(web.HTTPError) as err:
         asyncio.run(cm.get(""))
     assert err.value.status_code == 503 and "s2aio env" in err.value.log_message
+
+
+def test_notebook_shape_problem_names_cell_and_field_and_lets_invalid_ones_through():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("m"),
+                                         nbformat.v4.new_code_cell("1")])
+    assert models.notebook_shape_problem(nb) is None
+    del nb.cells[0]["source"]  # invalid, but signable and writable: saved with a message
+    assert models.notebook_shape_problem(nb) is None
+    nb.cells[1]["outputs"] = [{"output_type": "stream", "text": "x"}, "oops"]
+    assert models.notebook_shape_problem(nb) == "cell 1 (code): output 1 must be an object, not a string"
+    del nb.cells[1]["metadata"]
+    assert models.notebook_shape_problem(nb) == "cell 1: missing field 'metadata'"
+    assert models.notebook_shape_problem({**nb, "cells": {}}) == (
+        "notebook: field 'cells' must be a list, not an object")
+    assert models.notebook_shape_problem({**nb, "nbformat": True}) == (
+        "notebook: field 'nbformat' must be an integer, not bool")
