@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 import swiftclient
 
-from swiftproto import run_headers
+from swiftproto import protocol, run_headers
 
 from .discover import find_storlets, storlet_classes
 from .errors import DeployError
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 Progress = Callable[[str], None]
-ENABLED_HEADER = "X-Account-Meta-Storlet-Enabled"
+ENABLED_HEADER = protocol.ACCOUNT_ENABLED
 # A tiny valid notebook: the warm-up input every storlet of this project accepts.
 WARM_INPUT = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
 WARM_PREFIX = ".storlets-deploy-warm-"

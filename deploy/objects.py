@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from swiftproto import protocol
 from swiftproto import (UnsafeNameError, check_engine_name, dependency_object_headers,
                         storlet_object_headers)
 
@@ -21,7 +22,7 @@ __all__ = ["Containers", "DesiredObject", "storlet_headers", "dependency_headers
            "dependency_digest", "plan", "differences", "validate_storlet_name",
            "storlet_object", "body_for_upload"]
 
-STORLET_META = "x-object-meta-storlet-"
+STORLET_META = protocol.STORLET_META.lower()  # keys of a HEAD's (lower-cased) headers
 # Our own (non-engine) header: a digest of the storlet's dependencies. The engine
 # reloads a storlet only when the storlet object changes, so a changed dependency
 # must change the storlet object too (a new PUT, hence a new timestamp).

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
+from swiftproto.redact import TOKEN_VALUE
+
 from .errors import StorletMagicError
 
 PATH_PREFIX = "path:"
@@ -24,7 +26,7 @@ _SECRET_WORD = r"[\w-]*(?:key|pass|token|secret|credential)[\w-]*"
 _SECRET_OPTION = re.compile(r"(?i)(?:^|\s)-{1,2}%s(?:=|\s|$)" % _SECRET_WORD)
 _SECRET_ASSIGNMENT = re.compile(r"(?i)(?:^|[\s'\"])%s=" % _SECRET_WORD)
 _SECRET_NAME = re.compile(r"(?i)^%s$" % _SECRET_WORD)
-_TOKEN_VALUE = re.compile(r"AUTH_tk[0-9a-f]{16,}|gAAAAA[0-9A-Za-z_\-]{40,}")
+_TOKEN_VALUE = TOKEN_VALUE
 SECRET_HOW = ("set it in the environment that starts Jupyter (e.g. eval \"$(s2aio env)\"), "
               "or run %storlet_auth --env-file FILE (a chmod 600 file) or "
               "%storlet_auth --ask (asks without echo; nothing is stored)")

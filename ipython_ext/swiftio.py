@@ -20,6 +20,7 @@ from swiftclient.exceptions import ClientException
 
 from deploy import api as deploy_api
 from deploy.errors import DeployError
+from swiftproto import protocol
 from swiftproto import (SettingsError, SwiftSettings, connect, dependency_object_headers,
                         describe_client_error, redact, settings_from_env)
 
@@ -36,7 +37,7 @@ STORLET_CONTAINER = "storlet"
 DEPENDENCY_CONTAINER = "dependency"
 LOG_CONTAINER = "log"
 CHUNK = 64 << 10
-DEPENDENCY_HEADER = "x-object-meta-storlet-dependency"
+DEPENDENCY_HEADER = protocol.DEPENDENCY.lower()  # keys of a HEAD's (lower-cased) headers
 
 
 class Session:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from swiftproto.protocol import run_headers, storlet_object_headers
+from swiftproto.protocol import ACCOUNT_ENABLED, run_headers, storlet_object_headers
 
 from . import cgroups, configs, mounts, procs
 from .errors import S2AIOError
@@ -486,7 +486,7 @@ class S2AIO:
         for account in STORLET_ACCOUNTS:
             base = f"{self.proxy_url}/v1/AUTH_{account}"
             status, _, body = self._request("PUT", base, {
-                "X-Auth-Token": token, "X-Account-Meta-Storlet-Enabled": "True"})
+                "X-Auth-Token": token, ACCOUNT_ENABLED: "True"})
             if status // 100 != 2:
                 raise S2AIOError(f"enabling storlets on AUTH_{account} failed: HTTP {status}")
             for container in STORLET_CONTAINERS:

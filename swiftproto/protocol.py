@@ -30,6 +30,7 @@ RANGE = "X-Storlet-Range"
 GENERATE_LOG = "X-Storlet-Generate-Log"
 STORLET_META = "X-Object-Meta-Storlet-"
 DEPENDENCY = STORLET_META + "Dependency"
+ACCOUNT_ENABLED = "X-Account-Meta-Storlet-Enabled"  # set by a reseller admin
 
 # Engine limits.
 MAX_HEADER_LINE = 8192  # Swift's MAX_HEADER_SIZE: it refuses a longer header line

@@ -16,6 +16,8 @@ _PAIR = re.compile(
     % "|".join(re.escape(k) for k in SECRET_KEYS))
 _TEMPAUTH_TOKEN = re.compile(r"\bAUTH_tk[0-9a-f]{16,}\b")
 _KEYSTONE_TOKEN = re.compile(r"\bgAAAAA[0-9A-Za-z_\-]{40,}")
+# A tempauth or keystone token anywhere in a text (for refusing one outright).
+TOKEN_VALUE = re.compile(f"{_TEMPAUTH_TOKEN.pattern}|{_KEYSTONE_TOKEN.pattern}")
 
 
 def redact(text: str, settings: SwiftSettings | None = None, *,
