@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import tempfile
-import time
 
 from _common import free_port, median_ms, put_identity, timed
 from swiftproto import run_headers  # noqa: E402  (_common puts the repository on sys.path)
@@ -52,12 +50,9 @@ def instances():
 
 
 def kill_sandbox(aio) -> None:
-    pid_file = aio.layout.run / "sandbox-object-test.pid"
-    pid = int(pid_file.read_text().split()[0])
-    os.killpg(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        time.sleep(0.02)
+    from s2aio import procs
+
+    procs.stop_pid_file(aio.layout.run / "sandbox-object-test.pid")
 
 
 def main() -> None:

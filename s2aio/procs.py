@@ -50,9 +50,12 @@ def read_pid_file(path: Path) -> int | None:
 
 def spawn(argv: Sequence[str], pid_file: Path, log_file: Path,
           env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` in its own session, output to ``log_file``; record its pid."""
+    """Start ``argv`` in its own session, output to ``log_file`` (owner-only: it
+    quotes requests); record its pid."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as out:
+    fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)  # an older run's file too
+    with os.fdopen(fd, "ab") as out:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, close_fds=True,
                                 start_new_session=True, env=env)

@@ -10,6 +10,7 @@ Modules::
     describe     one safe line for a failed Swift request
     redact       secrets out of anything that may reach a log, an error or a page
     names        which storlet and dependency names are safe as host paths
+    harness      a storlet run in this process with the engine's file rules
 
 Errors::
 
@@ -17,8 +18,9 @@ Errors::
      ├── UnsafeNameError (also a ValueError): a storlet, dependency or scope
      │   name that could reach a host path
      ├── SettingsError (also a ValueError): auth settings missing or inconsistent
-     └── ParameterError (also a ValueError): a storlet parameter name the
-         engine cannot pass on
+     ├── ParameterError (also a ValueError): a storlet parameter the engine
+     │   cannot pass on (a name with ':', a value too long for one header)
+     └── HarnessError: a storlet broke an engine rule when run in this process
 """
 from __future__ import annotations
 
