@@ -6,10 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null && echo sudo)
-S2AIO_DIR ?= $(HOME)/.local/share/s2aio
 PORT ?= 8080
 LAB_PORT ?= 8888
-export S2AIO_DIR
+# S2AIO_DIR: s2aio's data dir (default /var/lib/s2aio as root, else ~/.local/share/s2aio).
 
 # The pip extras each command needs (a plain install is the client parts only).
 RUN_EXTRAS := dev,s2aio

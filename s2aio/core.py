@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import grp
 import json
 import logging
 import os
@@ -48,11 +47,38 @@ SECCOMP_HINT = ("the sandbox's seccomp filter is built with libseccomp's Python 
                 "which are missing: run `apt-get install -y python3-seccomp`")
 
 
+ROOT_DATA_DIR = Path("/var/lib/s2aio")
+
+
 def default_data_dir() -> Path:
+    """``$S2AIO_DIR``; else, as root, /var/lib/s2aio (root's home is 0700, which the
+    sandbox user could not traverse); else ~/.local/share/s2aio."""
     env = os.environ.get("S2AIO_DIR")
     if env:
         return Path(env)
+    if os.geteuid() == 0:
+        return ROOT_DATA_DIR
     return Path(os.path.expanduser("~")) / ".local" / "share" / "s2aio"
+
+
+def untraversable_ancestor(path: Path, uid: int, gid: int) -> Path | None:
+    """The first ancestor of ``path`` that ``uid``/``gid`` may not pass through."""
+    for parent in reversed(path.resolve().parents):
+        try:
+            st = parent.stat()
+        except FileNotFoundError:
+            return None  # made later by s2aio, with a traversable mode
+        except OSError:
+            return parent
+        if st.st_uid == uid:
+            bit = 0o100
+        elif st.st_gid == gid:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not st.st_mode & bit:
+            return parent
+    return None
 
 
 def port_is_free(port: int) -> bool:
@@ -204,6 +230,14 @@ class S2AIO:
         entry = pwd.getpwnam(name)
         if entry.pw_uid == 0 or entry.pw_gid == 0:
             raise S2AIOError(f"the sandbox user {name!r} must not be root")
+        # bubblewrap runs as that user and resolves its binds through the data
+        # dir's path: every directory above it must let it pass.
+        blocked = untraversable_ancestor(self.data_dir, entry.pw_uid, entry.pw_gid)
+        if blocked is not None:
+            raise S2AIOError(
+                f"the storlets sandbox user {name!r} cannot reach {self.data_dir}: "
+                f"{blocked} is closed to it (mode {blocked.stat().st_mode & 0o777:o}); "
+                f"use a data dir under {ROOT_DATA_DIR.parent} or /tmp (--data-dir, S2AIO_DIR)")
         return name
 
     def _secure_dirs(self, sandbox_user: str) -> None:
@@ -304,14 +338,6 @@ class S2AIO:
             path.write_text(text)
             os.chmod(path, 0o600)
 
-    def _private_logs(self) -> None:
-        """Owner-only logs (they quote requests), older runs' too: the servers' output
-        files and the sink's logs are appended to and keep the mode they have."""
-        for name in [f"{n}.out" for n in PROCESSES] + ["swift.log", "sandbox.log"]:
-            path = self.layout.logs / name
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-            os.chmod(path, 0o600)
-
     # -- processes ---------------------------------------------------------
     def _argv(self, name: str) -> list[str]:
         ports = self.ports
@@ -379,6 +405,7 @@ class S2AIO:
     def start(self, timeout: float = 30.0) -> bool:
         """Start everything; False if it was already running (and healthy)."""
         self._check_prerequisites()
+        sandbox_user = self._sandbox_user()  # before anything is written
         state = self._load_state()
         if state is not None:
             self._state = state
@@ -399,12 +426,10 @@ class S2AIO:
             os.chmod(self.data_dir, 0o700)
             self._init_data_dir()
         self._check_ports()
-        sandbox_user = self._sandbox_user()
         self._secure_dirs(sandbox_user)
         prepare_native(self.layout.native)
         self._build_seccomp_filter()
         self._write_configs(sandbox_user)
-        self._private_logs()
         try:
             env = self._env()
             for name in PROCESSES:

@@ -217,3 +217,28 @@ def test_sbus_requests_give_up_on_a_daemon_that_never_answers(tmp_path):
     outcome = done.stdout.strip().splitlines()[-1]
     assert outcome.startswith("gave up after"), outcome
     assert float(outcome.split()[3]) < 3
+
+
+def test_a_data_dir_the_sandbox_user_cannot_reach_is_found():
+    import shutil
+    import tempfile
+
+    from s2aio.core import untraversable_ancestor
+
+    base = Path(tempfile.mkdtemp(prefix="s2aio-u"))  # pytest's tmp_path sits in a 0700 dir
+    try:
+        _check_untraversable(base, untraversable_ancestor)
+    finally:
+        shutil.rmtree(base)
+
+
+def _check_untraversable(base, untraversable_ancestor):
+    os.chmod(base, 0o755)
+    closed = base / "closed"
+    (closed / "inner").mkdir(parents=True)
+    os.chmod(closed, 0o700)
+    nobody = (65534, 65534)
+    assert untraversable_ancestor(closed / "inner" / "data", *nobody) == closed
+    os.chmod(closed, 0o711)
+    assert untraversable_ancestor(closed / "inner" / "data", *nobody) is None
+    assert untraversable_ancestor(base / "not" / "yet" / "there", *nobody) is None
