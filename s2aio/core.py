@@ -405,8 +405,8 @@ class S2AIO:
     def start(self, timeout: float = 30.0) -> bool:
         """Start everything; False if it was already running (and healthy)."""
         self._check_prerequisites()
-        sandbox_user = self._sandbox_user()  # before anything is written
         state = self._load_state()
+        sandbox_user = self._sandbox_user()  # before anything is written
         if state is not None:
             self._state = state
             if self._requested_port and self._requested_port != state["ports"]["proxy"]:
