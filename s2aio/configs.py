@@ -96,14 +96,20 @@ class Users:
         ]
 
 
+# With workers >= 1 a Swift server's parent polls for its workers' exit 100 times
+# a second (eventlet's green waitpid): ~1% of a core per idle server. Replicas run
+# ten servers, so they serve from the one process instead (workers = 0).
+REPLICA_WORKERS = 0
+
+
 def _default_section(layout: Layout, ports: Ports, log_name: str,
-                     node: Node | None = None) -> str:
+                     node: Node | None = None, workers: int = 1) -> str:
     return f"""[DEFAULT]
 swift_dir = {layout.etc}
 devices = {layout.node_devices(node.number if node else None)}
 mount_check = false
 bind_ip = 127.0.0.1
-workers = 1
+workers = {workers}
 user = {getpass.getuser()}
 log_name = {log_name}
 log_udp_host = 127.0.0.1
@@ -183,7 +189,9 @@ allow_account_management = true
 node_timeout = 30
 conn_timeout = {conn_timeout}
 recoverable_node_timeout = 30"""
-    return (_default_section(layout, ports, "proxy-server") + f"bind_port = {ports.proxy}\n"
+    workers = 1 if replicas == 1 else REPLICA_WORKERS
+    return (_default_section(layout, ports, "proxy-server", workers=workers)
+            + f"bind_port = {ports.proxy}\n"
             + _pipeline(PROXY_PIPELINE, app, _filters(layout, ports, users, "proxy", gateway_class)))
 
 
@@ -194,7 +202,8 @@ def backend_conf(kind: str, layout: Layout, ports: Ports,
     pipeline = OBJECT_PIPELINE if kind == "object" else f"healthcheck recon {kind}-server"
     prefix = f"n{node.number}-" if node else ""
     port = node.port(kind) if node else getattr(ports, kind)
-    text = (_default_section(layout, ports, f"{prefix}{kind}-server", node)
+    workers = REPLICA_WORKERS if node else 1
+    text = (_default_section(layout, ports, f"{prefix}{kind}-server", node, workers)
             + f"bind_port = {port}\n"
             + _pipeline(pipeline, f"use = egg:swift#{kind}",
                         _filters(layout, ports, None, "object", gateway_class, node)))

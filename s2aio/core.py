@@ -584,6 +584,11 @@ class S2AIO:
         names = [n for n in self.processes if n in names]
         env_of = {name: self._env(name) for name in names}
         servers = []
+        if "rsync" in names:
+            # rsync creates its log with the umask; it may quote paths: owner-only.
+            os.close(os.open(self.layout.logs / "rsyncd.log",
+                             os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            os.chmod(self.layout.logs / "rsyncd.log", 0o600)
         for name in names:
             pid = procs.spawn(self._argv(name), self.layout.pid_file(name),
                               self.layout.logs / f"{name}.out", env=env_of[name])
