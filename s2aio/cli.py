@@ -81,15 +81,16 @@ def _stop(aio: S2AIO, args) -> int:
 
 def _status(aio: S2AIO, args) -> int:
     status = aio.status()
+    width = 10 if aio.replicas == 1 else 14  # one replica: the columns it always had
     for name, up in status.processes.items():
-        print(f"{name:14} {'up' if up else 'DOWN'}")
+        print(f"{name:{width}} {'up' if up else 'DOWN'}")
     if aio.replicas > 1:
         for number in aio.nodes:
             names = aio.node_processes(number)
             down = [n for n in names if not status.processes.get(n)]
-            print(f"{'node ' + str(number):14} "
+            print(f"{'node ' + str(number):{width}} "
                   + ("up" if not down else f"DOWN ({', '.join(down)})"))
-    print(f"{'probe':14} {status.probe}")
+    print(f"{'probe':{width}} {status.probe}")
     print(f"s2aio: {'healthy' if status.healthy else 'NOT healthy'} ({aio.proxy_url})")
     return 0 if status.healthy else 1
 
