@@ -649,13 +649,16 @@ class S2AIO:
         """Stop node ``number``: its servers, its daemons and its object server's
         storlets sandboxes (as a crashed or powered-off storage node would be)."""
         procs_of = self.node_processes(number)
-        run = self.layout.run
+        where = self.layout.object_where(self._node_number(number))
+        sandboxes = sorted(self.layout.run.glob(f"sandbox-{where}-*.pid"))
+        running = [p for p in sandboxes if procs.read_pid_file(p) is not None]
+        # Daemons and servers first; a sandbox dies with its object server
+        # (bubblewrap --die-with-parent), and is ended here if it did not.
         stopped = [name for name in reversed(procs_of)
                    if procs.stop_pid_file(self.layout.pid_file(name))]
-        where = self.layout.object_where(self._node_number(number))
-        for pid_file in sorted(run.glob(f"sandbox-{where}-*.pid")):
-            if procs.stop_pid_file(pid_file):
-                stopped.append(pid_file.stem)
+        for pid_file in sandboxes:
+            procs.stop_pid_file(pid_file)
+        stopped += [p.stem for p in running]
         stopped += self._stop_sandboxes(
             self.layout.sandbox_root(where),
             f"{cgroups.group_prefix(str(self.layout.root))}{where}-")

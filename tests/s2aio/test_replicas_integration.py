@@ -163,10 +163,19 @@ def test_start_restarts_only_what_is_down(aio3):
 @pytest.fixture(scope="module")
 def node2_down(aio3):
     """Node 2 stopped; a storlet, a container and an object written meanwhile."""
+    # The proxy picks a random replica to GET from: probe until node 2 has run a
+    # storlet, so that stopping it has a sandbox to end.
+    for _ in range(40):
+        if list(aio3.layout.run.glob("sandbox-object-n2-*.pid")):
+            break
+        assert aio3.probe() == "ok"
+    sandboxes = sorted(p.stem for p in aio3.layout.run.glob("sandbox-object-n2-*.pid"))
+    assert sandboxes, "node 2 never served a probe GET"
     others = pids(aio3, aio3.node_processes(1) + aio3.node_processes(3) + ("proxy",))
     stopped = aio3.node_stop(2)
-    assert set(aio3.node_processes(2)) <= set(stopped)
+    assert set(aio3.node_processes(2)) | set(sandboxes) <= set(stopped), stopped
     assert not any(pids(aio3, aio3.node_processes(2)).values())
+    assert not list(aio3.layout.run.glob("sandbox-object-n2-*.pid"))
     assert not procs.processes_mentioning(str(aio3.layout.sandbox_root("object-n2")) + "/")
     assert pids(aio3, others) == others  # nothing else was touched
     conn = aio3.connection("test", retries=0)
