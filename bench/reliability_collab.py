@@ -603,8 +603,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--replicas", type=int, default=1, help="s2aio replicas (default 1)")
     args = parser.parse_args(argv)
-    aio = S2AIO(tempfile.mkdtemp(prefix="s2aio-c"), free_port())
+    extra = {"replicas": args.replicas} if args.replicas != 1 else {}
+    aio = S2AIO(tempfile.mkdtemp(prefix="s2aio-c"), free_port(), **extra)
     try:
         aio.start()
         conn = aio.connection("test")
