@@ -73,3 +73,34 @@ def test_an_outside_write_in_the_same_second_as_an_autosave_is_noticed(collab):
 
 def test_every_scenario_ran_without_failures(collab):
     assert collab["failures"] == []
+
+
+def markdown_notebook(text: str) -> dict:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(text)]
+    return {"type": "notebook", "content": nb}
+
+
+@pytest.mark.anyio
+async def test_a_save_on_its_way_during_a_rename_does_not_recreate_the_old_name(make_cm):
+    """What collaboration's autosave meets when a rename runs between its check and its
+    save (the manager alone, on Swift): it waits for the rename, then gets one 409
+    naming the new path (jupyter_server_ydoc retries there); saving again creates the
+    old name anew."""
+    from tornado import web
+
+    cm = make_cm()
+    await cm.save(markdown_notebook("before"), "a.ipynb")
+    rename = asyncio.create_task(cm.update({"path": "b.ipynb"}, "a.ipynb"))
+    await asyncio.sleep(0)  # the rename now holds both paths
+    with pytest.raises(web.HTTPError) as refused:
+        await cm.save(markdown_notebook("typed during the rename"), "a.ipynb")
+    assert rename.done()  # the save waited for it
+    assert refused.value.status_code == 409 and "renamed to b.ipynb" in refused.value.log_message
+    assert (await rename)["path"] == "b.ipynb"
+    assert not await cm.file_exists("a.ipynb")  # nothing written at the old name
+    assert (await cm.get("b.ipynb"))["content"]["cells"][0]["source"] == "before"
+    saved = await cm.save(markdown_notebook("a new a"), "a.ipynb")  # once only
+    assert saved["path"] == "a.ipynb" and await cm.file_exists("b.ipynb")
