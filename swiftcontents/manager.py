@@ -27,9 +27,9 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default, valida
 from swiftproto import SettingsError, SwiftSettings, settings_from_env
 
 from . import models, operations, paths
-from .moves import PathLocks
 from .checkpoints import SwiftCheckpoints
 from .errors import SwiftContentsError
+from .moves import PathLocks
 from .storlets import NotebookStorlets
 from .store import Entry, Store
 
