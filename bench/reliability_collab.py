@@ -17,7 +17,7 @@ Client A types into a cell, client B must see it. Two scenarios, repeated:
   content) and the next autosave must not overwrite it.
 
 ``run(aio, quick=False)`` returns the section's figures; ``python -m
-bench.reliability_collab [--quick]`` starts its own s2aio. Secrets: the Jupyter token goes
+bench.reliability_collab [--quick] [--replicas N]`` starts its own s2aio. Secrets: the Jupyter token goes
 through a 0600 file (``JUPYTER_TOKEN_FILE``) and Swift's credentials through the
 environment, never on a command line.
 """
@@ -38,7 +38,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parent.parent
