@@ -29,6 +29,7 @@ from swiftproto import SettingsError, SwiftSettings, settings_from_env
 from . import models, operations, paths
 from .checkpoints import SwiftCheckpoints
 from .errors import SwiftContentsError
+from .moves import PathLocks
 from .storlets import NotebookStorlets
 from .store import Entry, Store
 
@@ -299,7 +300,7 @@ class SwiftContentsManager(AsyncContentsManager):
         return model
 
     # -- save ---------------------------------------------------------------------
-    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+    async def _save_now(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         path = self.object_path(path)
         if model.get("chunk") is not None:
             return await self._save_chunk(model, path)
@@ -600,3 +601,35 @@ class SwiftContentsManager(AsyncContentsManager):
         if checkpoint_id not in ids:
             raise web.HTTPError(404, f"No checkpoint {checkpoint_id!r} for {path}")
         return checkpoint_id
+
+    # -- saves and renames of one path, one after the other (see moves.py) ------------
+    @functools.cached_property
+    def path_locks(self) -> PathLocks:
+        return PathLocks()
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        """Waits for a rename of ``path``; refuses once to recreate a name just renamed away."""
+        key = self.api_path(path)
+        async with self.path_locks.hold(key):
+            if model.get("chunk") is None and model.get("type") in ("notebook", "file"):
+                await self._refuse_just_moved(key)
+            return await self._save_now(model, path)
+
+    async def _refuse_just_moved(self, path: str) -> None:
+        move = self.path_locks.recent(path)
+        if move is None or await self.run(self.store.head, path) is not None:
+            return
+        self.path_locks.forget(move.old)  # once: saving again creates the name anew
+        raise web.HTTPError(409, (
+            f"{path} was renamed to {move.new} a moment ago, while this save was on its "
+            f"way: nothing was saved. Save to {move.new}, or save again to create {path} anew"))
+
+    async def update(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        """A rename (PATCH) holds both paths until it is done and its event is out."""
+        old = self.api_path(path)
+        new = self.api_path(model.get("path", path))
+        async with self.path_locks.hold(old, new):
+            if old != new:
+                await self.rename(old, new)
+                self.path_locks.moved(old, new)
+            return await self.get(new, content=False)
