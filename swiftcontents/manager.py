@@ -16,6 +16,7 @@ import functools
 import getpass
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -35,7 +36,6 @@ from .store import Entry, Store
 T = TypeVar("T")
 # Files above this are copied server-side instead of through the save path.
 IN_MEMORY_COPY_LIMIT = 16 * 1024 * 1024
-LAST_CHUNK_SEGMENT = 99999999  # sorts after every numbered chunk
 DIFF_FORMATS = ("nbdime", "text", "html")
 
 
@@ -100,7 +100,14 @@ class SwiftContentsManager(AsyncContentsManager):
         "no trash; checkpoints of deleted files are removed with them)."))
     max_copy_folder_size_mb = Int(500, config=True, help="Largest directory (MB) a copy accepts.")
 
+    upload_expiry_hours = Float(24.0, config=True, help=(
+        "Hours without a chunk after which an unfinished chunked upload is abandoned "
+        "and its segments deleted (by a later upload's first chunk)."))
+    upload_sweep_interval = Float(3600.0, config=True, help=(
+        "Seconds between two sweeps for abandoned uploads (one listing each)."))
+
     _pool = Instance(ThreadPoolExecutor, allow_none=True)
+    _next_sweep = 0.0
 
     @default("checkpoints_class")
     def _default_checkpoints_class(self) -> type:
@@ -457,22 +464,32 @@ class SwiftContentsManager(AsyncContentsManager):
             await self._check_parent(path)
             await self._refuse_over_dir(path)
         if chunk == 1:
-            upload_id = await self.run(operations.start_upload, self.store, path)
-        else:
-            upload_id = await self.run(operations.current_upload, self.store, path)
-        await self.run(operations.put_segment, self.store, upload_id,
-                       LAST_CHUNK_SEGMENT if chunk == -1 else chunk, data)
+            await self._sweep_uploads()
+        record = await self.run(operations.put_chunk, self.store, path, chunk, data)
         if chunk != -1:
             saved = models.base_model(path, dt.datetime.now(dt.timezone.utc))
             saved.update(type="file", mimetype=models.guess_content_type(path))
             self.emit(data={"action": "save", "path": path})
             return saved
-        await self.run(operations.finish_upload, self.store, path, upload_id,
-                       model.get("mimetype") or models.guess_content_type(path))
+        if record is not None:  # (None: a retry of a finish that completed)
+            await self.run(operations.finish_upload, self.store, path, record,
+                           model.get("mimetype") or models.guess_content_type(path))
         saved = await self.get(path, content=False)
         self.run_post_save_hooks(model=saved, os_path=self._location(path))
         self.emit(data={"action": "save", "path": path})
         return saved
+
+    async def _sweep_uploads(self) -> None:
+        """At most every ``upload_sweep_interval`` seconds, at the start of an upload:
+        delete the segments of uploads abandoned for ``upload_expiry_hours``."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.upload_sweep_interval
+        try:
+            await self.run(operations.sweep_uploads, self.store, self.upload_expiry_hours * 3600)
+        except web.HTTPError as exc:  # housekeeping never fails an upload
+            self.log.warning("Sweeping abandoned uploads failed: %s", exc.log_message)
 
     # -- delete -------------------------------------------------------------------
     async def delete_file(self, path: str) -> None:
