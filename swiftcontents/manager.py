@@ -28,7 +28,7 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default, valida
 from swiftproto import SettingsError, SwiftSettings, settings_from_env
 
 from . import models, operations, paths
-from .checkpoints import SwiftCheckpoints
+from .checkpoints import SwiftCheckpoints, move_checkpoints
 from .errors import SwiftContentsError
 from .storlets import NotebookStorlets
 from .store import Entry, Store
@@ -512,22 +512,27 @@ class SwiftContentsManager(AsyncContentsManager):
         await self.run(operations.delete_tree, self.store, tree)
 
     # -- rename -------------------------------------------------------------------
+    async def rename(self, old_path: str, new_path: str) -> None:
+        """A file or directory and its checkpoints, as one journaled operation."""
+        await self.rename_file(old_path, new_path)
+        if not isinstance(self.checkpoints, SwiftCheckpoints):  # (moved with the files)
+            await self.checkpoints.rename_all_checkpoints(old_path, new_path)
+        self.emit(data={"action": "rename", "path": new_path, "source_path": old_path})
+
     async def rename_file(self, old_path: str, new_path: str) -> None:
+        """Also moves the checkpoints (Swift ones): a rename retried after a crash at
+        any step completes, checkpoints included (``operations.rename``)."""
         old_path, new_path = self.object_path(old_path), self.object_path(new_path)
         if old_path == new_path:
             return
         if not old_path or not new_path:
             raise web.HTTPError(400, "Can't rename the root directory")
         self._refuse_hidden(old_path, new_path)
-        entry = await self.run(self.store.head, old_path)
-        if entry is not None:
-            if await self.exists(new_path):
-                raise web.HTTPError(409, f"File already exists: {new_path}")
-            await self._check_parent(new_path)
-            await self.run(operations.move_object, self.store, old_path, new_path,
-                           entry.is_manifest, entry.last_modified)
-            return
-        await self.run(operations.rename_dir, self.store, old_path, new_path)
+        mover = None
+        if isinstance(self.checkpoints, SwiftCheckpoints):
+            mover = functools.partial(move_checkpoints, self.store)
+            self.checkpoints.forget()
+        await self.run(operations.rename, self.store, old_path, new_path, mover)
 
     # -- copy ---------------------------------------------------------------------
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:

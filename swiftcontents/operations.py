@@ -2,7 +2,8 @@
 
 Like swiftclient's ``service.py`` over ``client.py``: replacing an object that may
 be a large one, chunked uploads (segments + a static large object manifest), and
-whole-tree work (move, copy, delete, directory rename with a journal). Blocking;
+whole-tree work (copy, delete) and renames of files and directories with their
+checkpoints, under a journal. Blocking;
 the manager runs each operation in its thread pool.
 
 Objects this module keeps in the auxiliary container::
@@ -26,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from .errors import SwiftContentsError
-from .store import EPOCH, Entry, Store, parse_http_date, parse_listing_time
+from .store import EPOCH, Entry, Store, parse_http_date, parse_listing_time, parse_x_timestamp
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -311,13 +312,6 @@ def sweep_uploads(store: Store, max_age: float = UPLOAD_EXPIRY,
 
 
 # -- trees (files, then directories; copy first, delete after) -----------------------
-def move_object(store: Store, old: str, new: str, is_manifest: bool,
-                when: dt.datetime | None = None) -> None:
-    """Copy, then delete; the copy keeps the time ``when`` (the source's)."""
-    store.copy(store.key(old), store.key(new), manifest_only=is_manifest, keep_time=when)
-    store.delete_object(store.key(old))  # a manifest's segments now belong to the copy
-
-
 def delete_tree(store: Store, tree: list[Entry]) -> None:
     """Files first, then markers deepest first: a retry after a failure still
     sees the directory and finishes the job."""
@@ -341,54 +335,116 @@ def copy_tree(store: Store, src: str, dst: str, limit_bytes: int) -> None:
     store.make_dir(dst)
 
 
+# -- renames (one journaled operation: objects, then checkpoints, then sources) --------
+RENAME_STALE = 300.0  # seconds after which another target's journal is resumed or expired
+CheckpointMover = Callable[[str, str, bool], None]  # (old, new, is_file)
+
+
 def rename_journal(store: Store, old: str) -> str:
     return "renames/" + hashlib.sha256(store.key(old).encode()).hexdigest()
 
 
-def rename_dir(store: Store, old: str, new: str) -> None:
-    """Copy everything, then delete the sources. A journal object records the
-    rename first, so a retry after a failure half-way completes it."""
+def rename(store: Store, old: str, new: str, move_checkpoints: CheckpointMover | None = None,
+           stale_after: float = RENAME_STALE, now: dt.datetime | None = None) -> None:
+    """Rename a file or a directory, and its checkpoints, as one journaled operation.
+
+    The journal is written first and deleted last; each step is idempotent (copy
+    what is still at ``old``, move the checkpoints still under ``old``, delete
+    the sources), so the same rename retried after a crash at any step completes.
+    A journal for another target blocks only while it may still be running
+    (``stale_after`` seconds); then it is resumed, or expired if it copied nothing.
+    """
     journal = rename_journal(store, old)
-    pending = _pending_rename(store, journal)
-    if pending is not None and pending.get("new") != new:
-        raise SwiftContentsError(409, (
-            f"An unfinished rename of {old} to {pending.get('new')} exists: "
-            "retry that rename to complete it first"))
+    pending = _pending_rename(store, journal, now)
+    if pending is not None and pending["new"] != new:
+        _settle(store, journal, pending, stale_after, move_checkpoints)
+        pending = None
     if pending is None:
-        _check_rename(store, old, new)
-        store.write_aux(journal, json.dumps({"old": old, "new": new}).encode())
-    tree = store.list_tree(old)
-
-    def move(e: Entry) -> None:  # a HEAD: the time an earlier rename kept, if any
-        when = (store.head(e.name) or e).last_modified
-        store.copy(store.prefix + e.name, store.prefix + rekey(e.name, old, new),
-                   manifest_only=e.is_manifest, keep_time=when)
-
-    map_parallel(move, tree)
-    if not any(e.name == old + "/" for e in tree):  # (a copied marker keeps its time)
-        store.make_dir(new)
-    # Manifests are deleted without their segments: those belong to the copies now.
-    delete_tree(store, [dataclasses.replace(e, is_manifest=False) for e in tree])
+        pending = {"old": old, "new": new, "kind": _check_rename(store, old, new)}
+        store.write_aux(journal, json.dumps(pending).encode())
+    else:
+        log.info("Resuming the rename of %s to %s", old, new)
+    _run_rename(store, pending, move_checkpoints)
     store.delete_object(journal, aux=True)
 
 
-def _pending_rename(store: Store, journal: str) -> dict[str, Any] | None:
+def _run_rename(store: Store, job: dict[str, Any], move_checkpoints: CheckpointMover | None) -> None:
+    old, new, is_file = job["old"], job["new"], job["kind"] == "file"
+    if is_file:
+        entry = store.head(old)
+        if entry is not None:  # (its time: the one an earlier rename kept, if any)
+            store.copy(store.key(old), store.key(new), manifest_only=entry.is_manifest,
+                       keep_time=entry.last_modified)
+        tree = [dataclasses.replace(entry, name=old)] if entry is not None else []
+    else:
+        tree = store.list_tree(old)
+
+        def move(e: Entry) -> None:  # a HEAD: the time an earlier rename kept, if any
+            when = (store.head(e.name) or e).last_modified
+            store.copy(store.prefix + e.name, store.prefix + rekey(e.name, old, new),
+                       manifest_only=e.is_manifest, keep_time=when)
+
+        map_parallel(move, tree)
+        if not any(e.name == old + "/" for e in tree):  # (a copied marker keeps its time)
+            store.make_dir(new)
+    if move_checkpoints is not None:
+        move_checkpoints(old, new, is_file)
+    # Manifests are deleted without their segments: those belong to the copies now.
+    delete_tree(store, [dataclasses.replace(e, is_manifest=False) for e in tree])
+
+
+def _settle(store: Store, journal: str, pending: dict[str, Any], stale_after: float,
+            move_checkpoints: CheckpointMover | None) -> None:
+    """Another target's journal: 409 while it may still run, then resumed or expired."""
+    old, other, age = pending["old"], pending["new"], pending["age"]
+    if age < stale_after:
+        raise SwiftContentsError(409, (
+            f"A rename of {old} to {other} started {age:.0f} s ago and is not finished: "
+            f"retry that rename to complete it, or this one after {stale_after:.0f} s"))
+    if store.head(other) is None and not store.dir_exists(other):
+        log.warning("Expired the unfinished rename of %s to %s (%.0f s old; nothing "
+                    "had been copied)", old, other, age)
+        store.delete_object(journal, aux=True)
+        return
+    log.warning("Resuming the unfinished rename of %s to %s (%.0f s old) before "
+                "renaming it to another name", old, other, age)
+    _run_rename(store, pending, move_checkpoints)
+    store.delete_object(journal, aux=True)
+
+
+def _pending_rename(store: Store, journal: str, now: dt.datetime | None) -> dict[str, Any] | None:
+    """The journal (with its ``age`` in seconds), or None. An unreadable one is
+    dropped: it says nothing a retry could resume."""
     try:
-        _, body = store.read_aux(journal)
+        headers, body = store.read_aux(journal, headers={"X-Newest": "true"})
     except SwiftContentsError as exc:
         if exc.status != 404:
             raise
         return None
-    return json.loads(body)
+    try:
+        job = json.loads(body)
+        if not (isinstance(job, dict) and all(isinstance(job.get(k), str) for k in ("old", "new"))):
+            raise ValueError("not a rename journal")
+    except ValueError:
+        log.warning("Dropped an unreadable rename journal %s", journal)
+        store.delete_object(journal, aux=True)
+        return None
+    job.setdefault("kind", "dir")  # (journals written before files had them)
+    written = parse_x_timestamp(headers["x-timestamp"]) if "x-timestamp" in headers else EPOCH
+    job["age"] = ((now or dt.datetime.now(dt.timezone.utc)) - written).total_seconds()
+    return job
 
 
-def _check_rename(store: Store, old: str, new: str) -> None:
-    if not store.dir_exists(old):
+def _check_rename(store: Store, old: str, new: str) -> str:
+    """What ``old`` is ('file' or 'dir'), once the rename is known to be possible."""
+    kind = "file" if store.head(old) is not None else "dir" if store.dir_exists(old) else None
+    if kind is None:
         raise SwiftContentsError(404, f"File or directory does not exist: {old}")
     if store.head(new) is not None or store.dir_exists(new):
         raise SwiftContentsError(409, f"File already exists: {new}")
-    if new.startswith(old + "/"):
+    if kind == "dir" and new.startswith(old + "/"):
         raise SwiftContentsError(400, f"Can't move {old} into itself")
     parent = new.rpartition("/")[0]
     if parent and not store.dir_exists(parent):
         raise SwiftContentsError(404, f"No such directory: {parent}")
+    return kind
