@@ -39,6 +39,16 @@ IN_MEMORY_COPY_LIMIT = 16 * 1024 * 1024
 DIFF_FORMATS = ("nbdime", "text", "html")
 
 
+def _plain_name(value: str) -> bool:
+    """A name within one directory, as Swift can list after it (empty: from the start)."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return size <= paths.MAX_NAME_BYTES and "/" not in value and not any(
+        ord(c) < 32 or ord(c) == 127 for c in value)
+
+
 @contextlib.contextmanager
 def swift_errors(log: Any, what: str = "") -> Iterator[None]:
     """The one translation point: errors become ``web.HTTPError`` (like ``perm_to_403``)."""
@@ -106,17 +116,26 @@ class SwiftContentsManager(AsyncContentsManager):
     upload_sweep_interval = Float(3600.0, config=True, help=(
         "Seconds between two sweeps for abandoned uploads (one listing each)."))
 
+    heavy_pool_size = Int(2, config=True, help=(
+        "Threads for the storlet endpoints (listing, diff, validation report): their "
+        "own pool, so they never take the contents calls' threads (pool_size)."))
+    listing_limit = Int(100, config=True, help=(
+        "Notebooks per page of the listing endpoint when the request gives no "
+        "'limit' (at most listing_max_limit)."))
+    listing_max_limit = Int(1000, config=True, help="Largest 'limit' the listing endpoint accepts.")
+
     _pool = Instance(ThreadPoolExecutor, allow_none=True)
+    _heavy_pool = Instance(ThreadPoolExecutor, allow_none=True)
     _next_sweep = 0.0
 
     @default("checkpoints_class")
     def _default_checkpoints_class(self) -> type:
         return SwiftCheckpoints
 
-    @validate("pool_size")
-    def _check_pool(self, proposal: Any) -> int:
+    @validate("pool_size", "heavy_pool_size", "listing_limit", "listing_max_limit")
+    def _check_positive(self, proposal: Any) -> int:
         if proposal["value"] < 1:
-            raise ValueError("pool_size must be at least 1")
+            raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
     # -- plumbing -----------------------------------------------------------------
@@ -163,6 +182,18 @@ class SwiftContentsManager(AsyncContentsManager):
         """Run a blocking Swift call in the bounded pool; errors become HTTPError."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="swiftcontents")
+        return await self._run_in(self._pool, fn, *args, **kwargs)
+
+    async def run_heavy(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``run`` for the storlet endpoints' work (listings, diffs, reports): on its
+        own pool, so however many of them wait, contents calls keep their threads."""
+        if self._heavy_pool is None:
+            self._heavy_pool = ThreadPoolExecutor(self.heavy_pool_size,
+                                                  thread_name_prefix="swiftcontents-heavy")
+        return await self._run_in(self._heavy_pool, fn, *args, **kwargs)
+
+    async def _run_in(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any,
+                      **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
 
         def call() -> T:
@@ -170,7 +201,7 @@ class SwiftContentsManager(AsyncContentsManager):
             return fn(*args, **kwargs)
 
         with swift_errors(self.log, getattr(fn, "__name__", "")):
-            return await loop.run_in_executor(self._pool, call)
+            return await loop.run_in_executor(pool, call)
 
     def api_path(self, path: str) -> str:
         with swift_errors(self.log):
@@ -568,17 +599,45 @@ class SwiftContentsManager(AsyncContentsManager):
         return model
 
     # -- what the storlets compute (the REST handlers' API) ---------------------------
-    async def notebook_listing(self, path: str = "") -> dict[str, Any]:
-        """Summaries of the notebooks directly in directory ``path``."""
+    async def notebook_listing(self, path: str = "", limit: int | str | None = None,
+                               marker: str = "") -> dict[str, Any]:
+        """Summaries of the notebooks directly in directory ``path``, a page at a time:
+        at most ``limit`` (default ``listing_limit``), those whose names sort after
+        ``marker``; ``next`` is the marker of the next page (None on the last)."""
         path = self._visible(path)
+        limit = self._listing_limit(limit)
+        if not _plain_name(marker):
+            raise web.HTTPError(400, "marker must be a notebook name from this directory "
+                                     "(a 'next' value of the previous page)")
         if not await self.dir_exists(path):
             raise web.HTTPError(404, f"No such directory: {path}")
-        entries = await self.run(self.store.list_dir, path)
-        names = sorted(e.name for e in entries if not e.is_dir
-                       and e.name.endswith(models.NOTEBOOK_EXT) and self._listable(e))
-        result = await self.run(self.nb_storlets.listing, self.store, names)
-        result["path"] = path
+        names, next_marker = await self.run_heavy(self._notebook_page, path, marker, limit)
+        result = await self.run_heavy(self.nb_storlets.listing, self.store, names)
+        result.update(path=path, limit=limit, next=next_marker)
         return result
+
+    def _listing_limit(self, value: int | str | None) -> int:
+        if value in (None, ""):
+            return self.listing_limit
+        try:
+            limit = int(value)
+        except (TypeError, ValueError):
+            limit = 0
+        if not 1 <= limit <= self.listing_max_limit:
+            raise web.HTTPError(400, f"limit must be a whole number from 1 to "
+                                     f"{self.listing_max_limit}, not {str(value)[:40]!r}")
+        return limit
+
+    def _notebook_page(self, path: str, marker: str, limit: int) -> tuple[list[str], str | None]:
+        """(the notebooks of one page, the next page's marker or None): Swift's listing
+        read lazily, stopped one notebook past the page."""
+        names: list[str] = []
+        for entry in self.store.iter_dir(path, after=marker):
+            if not entry.is_dir and entry.name.endswith(models.NOTEBOOK_EXT) and self._listable(entry):
+                if len(names) == limit:
+                    return names, names[-1].rpartition("/")[2]
+                names.append(entry.name)
+        return names, None
 
     async def checkpoint_diff(self, path: str, checkpoint_id: str = "",
                               fmt: str = "nbdime") -> dict[str, Any]:
@@ -589,14 +648,14 @@ class SwiftContentsManager(AsyncContentsManager):
         path = await self._existing_file(path)
         checkpoint_id = await self._checkpoint_of(path, checkpoint_id)
         name = self.checkpoints.object_name(path, checkpoint_id)
-        result = await self.run(self.nb_storlets.diff, self.store, path, name, fmt)
+        result = await self.run_heavy(self.nb_storlets.diff, self.store, path, name, fmt)
         result.update(path=path, checkpoint=checkpoint_id)
         return result
 
     async def validation_report(self, path: str) -> dict[str, Any]:
         """nbformat's verdict on the file at ``path``, with every error found."""
         path = await self._existing_file(self._visible(path))
-        report = await self.run(self.nb_storlets.validate, self.store, path)
+        report = await self.run_heavy(self.nb_storlets.validate, self.store, path)
         report["path"] = path
         return report
 

@@ -319,9 +319,10 @@ class Store:
                 close()
         return b"".join(chunks)
 
-    def _pages(self, container: str, prefix: str, delimiter: str | None) -> Iterator[dict]:
-        """All listing rows, one request per 10,000 rows (never one per entry)."""
-        marker = ""
+    def _pages(self, container: str, prefix: str, delimiter: str | None,
+               marker: str = "") -> Iterator[dict]:
+        """All listing rows (after ``marker``), one request per 10,000 rows (never one
+        per entry); lazily: a caller that stops early stops the requests."""
         while True:
             _, rows = self._call(prefix or "/", "get_container", container, prefix=prefix,
                                  delimiter=delimiter, marker=marker, limit=PAGE_SIZE)
@@ -332,14 +333,17 @@ class Store:
 
     def list_dir(self, path: str) -> list[Entry]:
         """Direct children of a directory (files and subdirectories)."""
+        return list(self.iter_dir(path))
+
+    def iter_dir(self, path: str, after: str = "") -> Iterator[Entry]:
+        """Direct children of a directory whose names sort after the child ``after``,
+        in Swift's order (UTF-8 bytes), a listing page at a time."""
         base = self.dir_key(path)
-        out: list[Entry] = []
-        for row in self._pages(self.container, base, "/"):
+        for row in self._pages(self.container, base, "/", base + after if after else ""):
             if "subdir" in row:
-                out.append(Entry(name=row["subdir"][len(self.prefix):].rstrip("/"), is_dir=True))
+                yield Entry(name=row["subdir"][len(self.prefix):].rstrip("/"), is_dir=True)
             elif row["name"] != base and not row["name"].endswith("/"):
-                out.append(self._entry_from_row(row["name"][len(self.prefix):], row))
-        return out
+                yield self._entry_from_row(row["name"][len(self.prefix):], row)
 
     @staticmethod
     def _entry_from_row(name: str, row: dict) -> Entry:
