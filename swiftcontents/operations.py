@@ -375,7 +375,7 @@ def _run_rename(store: Store, job: dict[str, Any], move_checkpoints: CheckpointM
         if entry is not None:  # (its time: the one an earlier rename kept, if any)
             store.copy(store.key(old), store.key(new), manifest_only=entry.is_manifest,
                        keep_time=entry.last_modified)
-        tree = [dataclasses.replace(entry, name=old)] if entry is not None else []
+        tree = [entry] if entry is not None else []
     else:
         tree = store.list_tree(old)
 

@@ -121,9 +121,10 @@ async def test_abandoned_uploads_lose_their_segments_with_a_log_line(cm, caplog)
     assert not [s for s in left if stale in s]
     assert left and await read(cm) == b"".join(PARTS[:3])  # the finished file keeps its own
     assert any("no chunk for" in r.getMessage() for r in caplog.records)
-    # the sweep runs from a first chunk (at most once per interval)
-    cm.upload_expiry_hours = 0.0
-    await cm.save(chunk_model(1, PARTS[0]), "third.bin")
-    await cm.save(chunk_model(1, PARTS[0]), "fourth.bin")  # (no second sweep yet)
+    # the sweep runs from a first chunk, at most once per interval
+    cm.upload_expiry_hours, cm._next_sweep = 0.0, 0.0
+    await cm.save(chunk_model(1, PARTS[0]), "third.bin")  # sweeps (big.bin's record goes)
+    await cm.save(chunk_model(1, PARTS[0]), "fourth.bin")  # no second sweep yet
     names = {r["name"] for r in cm.store.list_aux("uploads/")}
-    assert operations.upload_record(cm.store, "fourth.bin") in names
+    assert operations.upload_record(cm.store, PATH) not in names
+    assert operations.upload_record(cm.store, "third.bin") in names
