@@ -51,6 +51,37 @@ def checkpoint_model(checkpoint_id: str) -> dict[str, Any]:
     return {"id": checkpoint_id, "last_modified": checkpoint_time(checkpoint_id)}
 
 
+def own_checkpoints(store: Store, path: str) -> list[str]:
+    """The checkpoint objects of the file ``path`` (one listing)."""
+    prefix = prefix_of(store.key(path))
+    return [r["name"] for r in store.list_aux(prefix, delimiter="/") if "name" in r]
+
+
+def checkpoints_below(store: Store, path: str) -> list[str]:
+    """Checkpoint objects of every file below the directory ``path`` (one listing);
+    not those of a file named ``path`` itself."""
+    own = prefix_of(store.key(path))
+    return [r["name"] for r in store.list_aux(tree_prefix_of(store.key(path)))
+            if "name" in r and not (r["name"].startswith(own) and "/" not in r["name"][len(own):])]
+
+
+def move_checkpoints(store: Store, old: str, new: str, is_file: bool) -> None:
+    """Move the checkpoints of the file ``old`` (or of every file below the directory
+    ``old``) to ``new``: copy, then delete, each; a retry moves what is left."""
+    if is_file:
+        moves = [(n, prefix_of(store.key(new)) + n.rpartition("/")[2])
+                 for n in own_checkpoints(store, old)]
+    else:
+        base_old, base_new = (tree_prefix_of(store.key(p)).rstrip("/") for p in (old, new))
+        moves = [(n, rekey(n, base_old, base_new)) for n in checkpoints_below(store, old)]
+
+    def move(m: tuple[str, str]) -> None:
+        store.copy(m[0], m[1], src_aux=True, dst_aux=True)
+        store.delete_object(m[0], aux=True)
+
+    operations.map_parallel(move, moves)
+
+
 class SwiftCheckpoints(AsyncCheckpoints):
     """Checkpoints as objects in Swift, used by ``SwiftContentsManager``."""
 
@@ -67,6 +98,10 @@ class SwiftCheckpoints(AsyncCheckpoints):
             if await self.list_checkpoints(path):
                 self._known.add(path)
         return path in self._known
+
+    def forget(self) -> None:
+        """Files change names or go: which have a checkpoint is asked again."""
+        self._known.clear()
 
     @property
     def store(self) -> Store:
@@ -132,7 +167,8 @@ class SwiftCheckpoints(AsyncCheckpoints):
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
         """A file's checkpoints, or those of every file below a directory.
 
-        Called after the rename: what ``new_path`` is now says which. A file ``x``
+        (``SwiftContentsManager.rename`` moves them inside its journaled rename; this
+        serves other callers of the Checkpoints API.) Called after the rename: what ``new_path`` is now says which. A file ``x``
         keeps its checkpoints under ``checkpoints/x/.~ckpt/``, inside the prefix of a
         directory ``x``'s tree, so a file's own are never taken for a tree's (and the
         reverse), even where another tool made a file and a directory of one name.
@@ -141,25 +177,13 @@ class SwiftCheckpoints(AsyncCheckpoints):
         await self._run(self._rename_all, old_path.strip("/"), new_path.strip("/"))
 
     def _rename_all(self, old: str, new: str) -> None:
-        if self.store.head(new) is not None:  # a file was renamed: its own checkpoints
-            names = self._own(old)
-            moves = [(n, prefix_of(self.store.key(new)) + n.rpartition("/")[2]) for n in names]
-        else:
-            base_old, base_new = (tree_prefix_of(self.store.key(p)).rstrip("/") for p in (old, new))
-            moves = [(n, rekey(n, base_old, base_new)) for n in self._below(old)]
-        operations.map_parallel(lambda m: self._move(*m), moves)
+        move_checkpoints(self.store, old, new, self.store.head(new) is not None)
 
     def _own(self, path: str) -> list[str]:
-        """The checkpoint objects of the file ``path`` (one listing)."""
-        prefix = prefix_of(self.store.key(path))
-        return [r["name"] for r in self.store.list_aux(prefix, delimiter="/") if "name" in r]
+        return own_checkpoints(self.store, path)
 
     def _below(self, path: str) -> list[str]:
-        """Checkpoint objects of every file below the directory ``path`` (one listing);
-        not those of a file named ``path`` itself."""
-        own = prefix_of(self.store.key(path))
-        return [r["name"] for r in self.store.list_aux(tree_prefix_of(self.store.key(path)))
-                if not (r["name"].startswith(own) and "/" not in r["name"][len(own):])]
+        return checkpoints_below(self.store, path)
 
     async def delete_all_checkpoints(self, path: str) -> None:
         """Called after the delete: if a directory ``path`` is still there, the file

@@ -1,10 +1,14 @@
 """REST endpoints of the swiftcontents server extension.
 
-- ``GET /api/swiftcontents/listing/<dir>[?format=html]``: notebook summaries
+- ``GET /api/swiftcontents/listing/<dir>[?limit=N&marker=M&format=html]``: notebook
+  summaries, a page of ``limit`` at a time (``next`` in the answer: the marker of
+  the next page, null on the last)
 - ``GET /api/swiftcontents/diff/<path>?checkpoint=<id>&format=nbdime|text|html``
 - ``GET /api/swiftcontents/validate/<path>[?format=html]``: nbformat validation report
 
-Authenticated and authorized like the contents API (resource ``contents``).
+Authenticated and authorized like the contents API (resource ``contents``). Their
+work runs on the manager's own small pool (``heavy_pool_size``): contents calls
+never wait behind them.
 Each answer says which path computed it (``computed_by``: storlet or server;
 for text/HTML bodies the ``X-Swiftcontents-Computed-By`` header). HTML pages
 escape every notebook-derived string (``pages``) and carry a policy that
@@ -64,7 +68,8 @@ class ListingHandler(SwiftContentsHandler):
     @web.authenticated
     @authorized
     async def get(self, path: str = "") -> None:
-        result = await self.cm.notebook_listing(path)
+        result = await self.cm.notebook_listing(path, self.get_query_argument("limit", None),
+                                                self.get_query_argument("marker", ""))
         if self.wants_html():
             self.finish_text("text/html", pages.listing_page(result), result["computed_by"])
         else:

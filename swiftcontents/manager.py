@@ -16,6 +16,7 @@ import functools
 import getpass
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -27,7 +28,7 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode, default, valida
 from swiftproto import SettingsError, SwiftSettings, settings_from_env
 
 from . import models, operations, paths
-from .checkpoints import SwiftCheckpoints
+from .checkpoints import SwiftCheckpoints, move_checkpoints
 from .errors import SwiftContentsError
 from .moves import PathLocks
 from .storlets import NotebookStorlets
@@ -36,8 +37,17 @@ from .store import Entry, Store
 T = TypeVar("T")
 # Files above this are copied server-side instead of through the save path.
 IN_MEMORY_COPY_LIMIT = 16 * 1024 * 1024
-LAST_CHUNK_SEGMENT = 99999999  # sorts after every numbered chunk
 DIFF_FORMATS = ("nbdime", "text", "html")
+
+
+def _plain_name(value: str) -> bool:
+    """A name within one directory, as Swift can list after it (empty: from the start)."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return size <= paths.MAX_NAME_BYTES and "/" not in value and not any(
+        ord(c) < 32 or ord(c) == 127 for c in value)
 
 
 @contextlib.contextmanager
@@ -101,16 +111,32 @@ class SwiftContentsManager(AsyncContentsManager):
         "no trash; checkpoints of deleted files are removed with them)."))
     max_copy_folder_size_mb = Int(500, config=True, help="Largest directory (MB) a copy accepts.")
 
+    upload_expiry_hours = Float(24.0, config=True, help=(
+        "Hours without a chunk after which an unfinished chunked upload is abandoned "
+        "and its segments deleted (by a later upload's first chunk)."))
+    upload_sweep_interval = Float(3600.0, config=True, help=(
+        "Seconds between two sweeps for abandoned uploads (one listing each)."))
+
+    heavy_pool_size = Int(2, config=True, help=(
+        "Threads for the storlet endpoints (listing, diff, validation report): their "
+        "own pool, so they never take the contents calls' threads (pool_size)."))
+    listing_limit = Int(100, config=True, help=(
+        "Notebooks per page of the listing endpoint when the request gives no "
+        "'limit' (at most listing_max_limit)."))
+    listing_max_limit = Int(1000, config=True, help="Largest 'limit' the listing endpoint accepts.")
+
     _pool = Instance(ThreadPoolExecutor, allow_none=True)
+    _heavy_pool = Instance(ThreadPoolExecutor, allow_none=True)
+    _next_sweep = 0.0
 
     @default("checkpoints_class")
     def _default_checkpoints_class(self) -> type:
         return SwiftCheckpoints
 
-    @validate("pool_size")
-    def _check_pool(self, proposal: Any) -> int:
+    @validate("pool_size", "heavy_pool_size", "listing_limit", "listing_max_limit")
+    def _check_positive(self, proposal: Any) -> int:
         if proposal["value"] < 1:
-            raise ValueError("pool_size must be at least 1")
+            raise ValueError(f"{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
     # -- plumbing -----------------------------------------------------------------
@@ -157,6 +183,18 @@ class SwiftContentsManager(AsyncContentsManager):
         """Run a blocking Swift call in the bounded pool; errors become HTTPError."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.pool_size, thread_name_prefix="swiftcontents")
+        return await self._run_in(self._pool, fn, *args, **kwargs)
+
+    async def run_heavy(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``run`` for the storlet endpoints' work (listings, diffs, reports): on its
+        own pool, so however many of them wait, contents calls keep their threads."""
+        if self._heavy_pool is None:
+            self._heavy_pool = ThreadPoolExecutor(self.heavy_pool_size,
+                                                  thread_name_prefix="swiftcontents-heavy")
+        return await self._run_in(self._heavy_pool, fn, *args, **kwargs)
+
+    async def _run_in(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any,
+                      **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
 
         def call() -> T:
@@ -164,7 +202,7 @@ class SwiftContentsManager(AsyncContentsManager):
             return fn(*args, **kwargs)
 
         with swift_errors(self.log, getattr(fn, "__name__", "")):
-            return await loop.run_in_executor(self._pool, call)
+            return await loop.run_in_executor(pool, call)
 
     def api_path(self, path: str) -> str:
         with swift_errors(self.log):
@@ -458,22 +496,32 @@ class SwiftContentsManager(AsyncContentsManager):
             await self._check_parent(path)
             await self._refuse_over_dir(path)
         if chunk == 1:
-            upload_id = await self.run(operations.start_upload, self.store, path)
-        else:
-            upload_id = await self.run(operations.current_upload, self.store, path)
-        await self.run(operations.put_segment, self.store, upload_id,
-                       LAST_CHUNK_SEGMENT if chunk == -1 else chunk, data)
+            await self._sweep_uploads()
+        record = await self.run(operations.put_chunk, self.store, path, chunk, data)
         if chunk != -1:
             saved = models.base_model(path, dt.datetime.now(dt.timezone.utc))
             saved.update(type="file", mimetype=models.guess_content_type(path))
             self.emit(data={"action": "save", "path": path})
             return saved
-        await self.run(operations.finish_upload, self.store, path, upload_id,
-                       model.get("mimetype") or models.guess_content_type(path))
+        if record is not None:  # (None: a retry of a finish that completed)
+            await self.run(operations.finish_upload, self.store, path, record,
+                           model.get("mimetype") or models.guess_content_type(path))
         saved = await self.get(path, content=False)
         self.run_post_save_hooks(model=saved, os_path=self._location(path))
         self.emit(data={"action": "save", "path": path})
         return saved
+
+    async def _sweep_uploads(self) -> None:
+        """At most every ``upload_sweep_interval`` seconds, at the start of an upload:
+        delete the segments of uploads abandoned for ``upload_expiry_hours``."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.upload_sweep_interval
+        try:
+            await self.run(operations.sweep_uploads, self.store, self.upload_expiry_hours * 3600)
+        except web.HTTPError as exc:  # housekeeping never fails an upload
+            self.log.warning("Sweeping abandoned uploads failed: %s", exc.log_message)
 
     # -- delete -------------------------------------------------------------------
     async def delete_file(self, path: str) -> None:
@@ -496,22 +544,27 @@ class SwiftContentsManager(AsyncContentsManager):
         await self.run(operations.delete_tree, self.store, tree)
 
     # -- rename -------------------------------------------------------------------
+    async def rename(self, old_path: str, new_path: str) -> None:
+        """A file or directory and its checkpoints, as one journaled operation."""
+        await self.rename_file(old_path, new_path)
+        if not isinstance(self.checkpoints, SwiftCheckpoints):  # (moved with the files)
+            await self.checkpoints.rename_all_checkpoints(old_path, new_path)
+        self.emit(data={"action": "rename", "path": new_path, "source_path": old_path})
+
     async def rename_file(self, old_path: str, new_path: str) -> None:
+        """Also moves the checkpoints (Swift ones): a rename retried after a crash at
+        any step completes, checkpoints included (``operations.rename``)."""
         old_path, new_path = self.object_path(old_path), self.object_path(new_path)
         if old_path == new_path:
             return
         if not old_path or not new_path:
             raise web.HTTPError(400, "Can't rename the root directory")
         self._refuse_hidden(old_path, new_path)
-        entry = await self.run(self.store.head, old_path)
-        if entry is not None:
-            if await self.exists(new_path):
-                raise web.HTTPError(409, f"File already exists: {new_path}")
-            await self._check_parent(new_path)
-            await self.run(operations.move_object, self.store, old_path, new_path,
-                           entry.is_manifest, entry.last_modified)
-            return
-        await self.run(operations.rename_dir, self.store, old_path, new_path)
+        mover = None
+        if isinstance(self.checkpoints, SwiftCheckpoints):
+            mover = functools.partial(move_checkpoints, self.store)
+            self.checkpoints.forget()
+        await self.run(operations.rename, self.store, old_path, new_path, mover)
 
     # -- copy ---------------------------------------------------------------------
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
@@ -547,17 +600,45 @@ class SwiftContentsManager(AsyncContentsManager):
         return model
 
     # -- what the storlets compute (the REST handlers' API) ---------------------------
-    async def notebook_listing(self, path: str = "") -> dict[str, Any]:
-        """Summaries of the notebooks directly in directory ``path``."""
+    async def notebook_listing(self, path: str = "", limit: int | str | None = None,
+                               marker: str = "") -> dict[str, Any]:
+        """Summaries of the notebooks directly in directory ``path``, a page at a time:
+        at most ``limit`` (default ``listing_limit``), those whose names sort after
+        ``marker``; ``next`` is the marker of the next page (None on the last)."""
         path = self._visible(path)
+        limit = self._listing_limit(limit)
+        if not _plain_name(marker):
+            raise web.HTTPError(400, "marker must be a notebook name from this directory "
+                                     "(a 'next' value of the previous page)")
         if not await self.dir_exists(path):
             raise web.HTTPError(404, f"No such directory: {path}")
-        entries = await self.run(self.store.list_dir, path)
-        names = sorted(e.name for e in entries if not e.is_dir
-                       and e.name.endswith(models.NOTEBOOK_EXT) and self._listable(e))
-        result = await self.run(self.nb_storlets.listing, self.store, names)
-        result["path"] = path
+        names, next_marker = await self.run_heavy(self._notebook_page, path, marker, limit)
+        result = await self.run_heavy(self.nb_storlets.listing, self.store, names)
+        result.update(path=path, limit=limit, next=next_marker)
         return result
+
+    def _listing_limit(self, value: int | str | None) -> int:
+        if value in (None, ""):
+            return self.listing_limit
+        try:
+            limit = int(value)
+        except (TypeError, ValueError):
+            limit = 0
+        if not 1 <= limit <= self.listing_max_limit:
+            raise web.HTTPError(400, f"limit must be a whole number from 1 to "
+                                     f"{self.listing_max_limit}, not {str(value)[:40]!r}")
+        return limit
+
+    def _notebook_page(self, path: str, marker: str, limit: int) -> tuple[list[str], str | None]:
+        """(the notebooks of one page, the next page's marker or None): Swift's listing
+        read lazily, stopped one notebook past the page."""
+        names: list[str] = []
+        for entry in self.store.iter_dir(path, after=marker):
+            if not entry.is_dir and entry.name.endswith(models.NOTEBOOK_EXT) and self._listable(entry):
+                if len(names) == limit:
+                    return names, names[-1].rpartition("/")[2]
+                names.append(entry.name)
+        return names, None
 
     async def checkpoint_diff(self, path: str, checkpoint_id: str = "",
                               fmt: str = "nbdime") -> dict[str, Any]:
@@ -568,14 +649,14 @@ class SwiftContentsManager(AsyncContentsManager):
         path = await self._existing_file(path)
         checkpoint_id = await self._checkpoint_of(path, checkpoint_id)
         name = self.checkpoints.object_name(path, checkpoint_id)
-        result = await self.run(self.nb_storlets.diff, self.store, path, name, fmt)
+        result = await self.run_heavy(self.nb_storlets.diff, self.store, path, name, fmt)
         result.update(path=path, checkpoint=checkpoint_id)
         return result
 
     async def validation_report(self, path: str) -> dict[str, Any]:
         """nbformat's verdict on the file at ``path``, with every error found."""
         path = await self._existing_file(self._visible(path))
-        report = await self.run(self.nb_storlets.validate, self.store, path)
+        report = await self.run_heavy(self.nb_storlets.validate, self.store, path)
         report["path"] = path
         return report
 

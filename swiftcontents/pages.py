@@ -33,7 +33,10 @@ def listing_page(result: dict[str, Any]) -> str:
     """The listing storlet's own HTML table for a listing result."""
     from storlets_apps.nblisting import render_html
 
-    return with_note(render_html(result["notebooks"]), result)
+    page = with_note(render_html(result["notebooks"]), result)
+    if result.get("next"):  # (a link would need the page's own URL: the marker is shown)
+        page = page.replace("</body>", f"<p>more: marker={escape(result['next'])}</p></body>", 1)
+    return page
 
 
 def validation_page(report: dict[str, Any]) -> str:

@@ -46,6 +46,7 @@ DIR_CONTENT_TYPE = "application/directory"
 META = "x-object-meta-"
 KEPT_TIME = "sc-kept-time"  # metadata: a renamed object's time before the rename
 PAGE_SIZE = 10000  # Swift's container_listing_limit
+READ_CHUNK = 1 << 20  # bytes per read of a streamed GET
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -101,6 +102,13 @@ def kept_time(value: str | None, key: str, swift_time: dt.datetime) -> dt.dateti
 def parse_http_date(value: str) -> dt.datetime:
     """A PUT response's Last-Modified (whole seconds, rounded *up* by Swift)."""
     return email.utils.parsedate_to_datetime(value).astimezone(dt.timezone.utc)
+
+
+def too_large(what: str, size: int, limit: int) -> SwiftContentsError:
+    return SwiftContentsError(413, (
+        f"{what} is larger than the {limit}-byte limit for computing it in the server "
+        f"(at least {size} bytes): nothing was read whole; use the storlets, or a "
+        "smaller file"))
 
 
 def status_for(exc: BaseException) -> int:
@@ -280,12 +288,41 @@ class Store:
             raise
         return self._entry_from_headers(path, h, self.key(path)), data
 
-    def read_aux(self, name: str) -> tuple[dict[str, str], bytes]:
-        return self._call(name, "get_object", self.aux_container, name)
+    def read_aux(self, name: str, headers: dict[str, str] | None = None) -> tuple[dict[str, str], bytes]:
+        return self._call(name, "get_object", self.aux_container, name, headers=headers)
 
-    def _pages(self, container: str, prefix: str, delimiter: str | None) -> Iterator[dict]:
-        """All listing rows, one request per 10,000 rows (never one per entry)."""
-        marker = ""
+    def read_capped(self, name: str, limit: int, *, aux: bool = False) -> bytes:
+        """The bytes of the file ``name`` (or of the aux object ``name``), streamed and
+        refused past ``limit`` bytes (413) before they are all in memory: at most
+        ``limit`` + one chunk is ever held."""
+        container, key = (self.aux_container, name) if aux else (self.container, self.key(name))
+        what = name
+        headers, body = self._call(what, "get_object", container, key,
+                                   resp_chunk_size=READ_CHUNK)
+        declared = int(headers.get("content-length") or 0)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            if declared > limit:
+                raise too_large(what, declared, limit)
+            for chunk in body:
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(what, size, limit)
+                chunks.append(chunk)
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise SwiftContentsError(503, f"{what}: reading from Swift failed "
+                                          f"({type(exc).__name__}); try again") from None
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        return b"".join(chunks)
+
+    def _pages(self, container: str, prefix: str, delimiter: str | None,
+               marker: str = "") -> Iterator[dict]:
+        """All listing rows (after ``marker``), one request per 10,000 rows (never one
+        per entry); lazily: a caller that stops early stops the requests."""
         while True:
             _, rows = self._call(prefix or "/", "get_container", container, prefix=prefix,
                                  delimiter=delimiter, marker=marker, limit=PAGE_SIZE)
@@ -296,14 +333,17 @@ class Store:
 
     def list_dir(self, path: str) -> list[Entry]:
         """Direct children of a directory (files and subdirectories)."""
+        return list(self.iter_dir(path))
+
+    def iter_dir(self, path: str, after: str = "") -> Iterator[Entry]:
+        """Direct children of a directory whose names sort after the child ``after``,
+        in Swift's order (UTF-8 bytes), a listing page at a time."""
         base = self.dir_key(path)
-        out: list[Entry] = []
-        for row in self._pages(self.container, base, "/"):
+        for row in self._pages(self.container, base, "/", base + after if after else ""):
             if "subdir" in row:
-                out.append(Entry(name=row["subdir"][len(self.prefix):].rstrip("/"), is_dir=True))
+                yield Entry(name=row["subdir"][len(self.prefix):].rstrip("/"), is_dir=True)
             elif row["name"] != base and not row["name"].endswith("/"):
-                out.append(self._entry_from_row(row["name"][len(self.prefix):], row))
-        return out
+                yield self._entry_from_row(row["name"][len(self.prefix):], row)
 
     @staticmethod
     def _entry_from_row(name: str, row: dict) -> Entry:
@@ -343,6 +383,7 @@ class Store:
                    content_type=DIR_CONTENT_TYPE)
 
     def write_aux(self, name: str, data: bytes, headers: dict[str, str] | None = None) -> None:
+        """One PUT in the aux container (an ``ETag`` header makes Swift verify the bytes)."""
         self._call(name, "put_object", self.aux_container, name, data, headers=headers or {})
 
     def delete_object(self, name: str, *, aux: bool = False, missing_ok: bool = True,
@@ -380,8 +421,10 @@ class Store:
                    query_string="multipart-manifest=get" if manifest_only else None)
 
     def put_manifest(self, name: str, segments: list[dict[str, Any]], *, aux: bool = False,
-                     content_type: str | None = None) -> None:
+                     content_type: str | None = None,
+                     headers: dict[str, str] | None = None) -> None:
         """One PUT of a static large object manifest (atomic replace of ``name``)."""
         container = self.aux_container if aux else self.container
         self._call(name, "put_object", container, name, json.dumps(segments),
-                   content_type=content_type, query_string="multipart-manifest=put")
+                   content_type=content_type, headers=headers or {},
+                   query_string="multipart-manifest=put")

@@ -38,6 +38,8 @@ VALIDATE = "nbvalidate.py"
 LISTING = "nblisting.py"
 DIFF = "nbdiff.py"
 LISTING_BATCH = 100  # notebooks per nblisting call
+# The fallbacks hold at most this much of one object (the storlets' own ceiling).
+FALLBACK_MAX_BYTES = _nbcommon.CEILING_MAX_BYTES
 RETRY_AFTER = 60.0  # seconds before 'auto' tries an engine that just failed
 # A storlet's answer about its input, not about the engine: 422 (it failed or ran
 # past its budget on this input), 413 (too large, or over quota).
@@ -110,8 +112,10 @@ def local_diff(base: bytes, current: bytes, fmt: str) -> tuple[str, Any]:
 class NotebookStorlets:
     """Runs the storlets when ``mode`` allows it; falls back in-process otherwise."""
 
-    def __init__(self, mode: str = "auto", log: logging.Logger | None = None) -> None:
+    def __init__(self, mode: str = "auto", log: logging.Logger | None = None,
+                 max_bytes: int = FALLBACK_MAX_BYTES) -> None:
         self.mode = mode
+        self.max_bytes = max_bytes  # per object read by a fallback (413 past it)
         self.log = log or logging.getLogger(__name__)
         self._down_until = 0.0
         self._lock = threading.Lock()
@@ -176,8 +180,7 @@ class NotebookStorlets:
                 reason = self._failed(VALIDATE, exc)
             except ValueError as exc:
                 reason = f"storlet {VALIDATE} gave no JSON: {exc}"
-        _, data = store.read(path)
-        report = validation_report(data)
+        report = validation_report(store.read_capped(path, self.max_bytes))
         report.update(computed_by="server", fallback_reason=reason)
         return report
 
@@ -196,8 +199,18 @@ class NotebookStorlets:
                 reason = self._failed(LISTING, exc)
             except ValueError as exc:
                 reason = f"storlet {LISTING} gave no JSON: {exc}"
-        rows = [summarize(n.rpartition("/")[2], store.read(n)[1]) for n in names]
+        rows = [self._local_row(store, n) for n in names]  # one notebook in memory at a time
         return {"notebooks": rows, "computed_by": "server", "fallback_reason": reason}
+
+    def _local_row(self, store: Store, path: str) -> dict[str, Any]:
+        name = path.rpartition("/")[2]
+        try:
+            data = store.read_capped(path, self.max_bytes)
+        except SwiftContentsError as exc:
+            if exc.status != 413:
+                raise
+            return {"name": name, "bytes": None, "error": "too_large", "detail": exc.message}
+        return summarize(name, data)
 
     def _storlet_listing(self, store: Store, names: list[str]) -> list[dict[str, Any]]:
         calls = listing_calls(store.container, [store.key(n) for n in names],
@@ -232,8 +245,8 @@ class NotebookStorlets:
                 reason = f"storlet {DIFF} gave no JSON: {exc}"
             else:  # the notebook's problem, not the engine's: the server would say the same
                 raise problem
-        _, current = store.read(path)
-        _, base = store.read_aux(checkpoint_name)
+        current = store.read_capped(path, self.max_bytes)
+        base = store.read_capped(checkpoint_name, self.max_bytes, aux=True)
         ctype, payload = local_diff(base, current, fmt)
         return {"content_type": ctype, "body": payload, "computed_by": "server",
                 "fallback_reason": reason}

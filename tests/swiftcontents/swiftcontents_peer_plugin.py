@@ -13,19 +13,29 @@ What it changes, and nothing else:
 - the helpers that create test directories/files on local disk (``_make_dir``,
   the ``contents`` fixture) and check for them there (``_check_created``) do the
   same in Swift;
+- ``contents_dir`` (and ``tmp_path`` where a test makes its directories in it) is a
+  ``SwiftDir``: the pathlib calls those tests make on it (``/``, ``joinpath``,
+  ``mkdir``, ``write_text``, ``is_file``) write and look in the test's container
+  directly, past the manager's refusal of hidden names, as the tests write past
+  it on disk; ``pathlib.Path(str(...))`` of one (test_api) is one again;
+- where a test patches the hidden-name check (``is_hidden``), Swift's check
+  (``swiftcontents.paths.is_hidden``) gets the same patch;
 - tests that read or write the local disk directly, or assert FileContentsManager
   internals, are skipped with the reason written in ``SKIPS``.
 """
 from __future__ import annotations
 
+import pathlib
 import uuid
 from typing import Any
+from unittest import mock
 
 import pytest
 from nbformat import writes
 from nbformat.v4 import new_notebook
 
 from swiftcontents import SwiftContentsManager
+from swiftcontents import paths as swift_paths
 from swiftcontents.operations import map_parallel
 from swiftcontents.store import Store
 
@@ -45,15 +55,6 @@ SKIPS: dict[str, str] = {
     "test_manager.py::test_created_uses_ctime_on_windows": LOCAL_DISK + " (os.lstat)",
     "test_manager.py::test_base_model_invalid_timestamp_fallback": LOCAL_DISK + " (os.lstat)",
     "test_manager.py::test_get_created_timestamp_*": "unit tests of filemanager._get_created_timestamp",
-    # test_largefilemanager.py
-    "test_largefilemanager.py::test_save_in_subdirectory": LOCAL_DISK + " (tmp_path / 'foo' .mkdir())",
-    # test_api.py
-    "test_api.py::test_get_nb_invalid": LOCAL_DISK + " (writes the notebook into contents_dir)",
-    "test_api.py::test_get_404_hidden": LOCAL_DISK + " (writes hidden files into contents_dir)",
-    "test_api.py::test_copy_400_hidden": LOCAL_DISK + " (writes hidden files into contents_dir)",
-    "test_api.py::test_rename": LOCAL_DISK + " (asserts the renamed file with os.path on contents_dir)",
-    "test_api.py::test_rename_400_hidden": LOCAL_DISK + " (writes hidden files into contents_dir)",
-    "test_api.py::test_regression_is_hidden": LOCAL_DISK + " (writes hidden files into contents_dir)",
 }
 # Fixtures whose parameters are FileContentsManager variants: which one to keep.
 KEEP_PARAM = {
@@ -63,6 +64,11 @@ KEEP_PARAM = {
     "jp_argv": lambda p: p == "AsyncFileContentsManager",
 }
 FILE_MANAGER_FIXTURES = ("jp_file_contents_manager_class", "file_manager_with_notary")
+# Tests whose ``tmp_path`` is the contents root they make directories in.
+SWIFT_TMP_PATH = ("test_largefilemanager.py::test_save_in_subdirectory",)
+# Tests that patch the hidden-name check: Swift's gets the same patch.
+HIDDEN_CHECK_PATCHED = ("test_api.py::test_regression_is_hidden",)
+SCHEME = "swift-peer:"  # str() of a SwiftDir
 DIRS_MODULE = "tests.conftest"
 
 _state: dict[str, Any] = {"container": None, "containers": []}
@@ -76,6 +82,60 @@ def _store(container: str | None = None) -> Store:
 
 def _manager(**kw: Any) -> SwiftContentsManager:
     return SwiftContentsManager(container=_state["container"], storlets=STORLETS, **kw)
+
+
+class SwiftDir:
+    """A path in the test's container with the pathlib calls the tests make on their
+    contents root: objects and directory markers written directly (never through
+    the manager, so hidden names are written as the tests write them to disk)."""
+
+    def __init__(self, rel: str = "") -> None:
+        self.rel = rel.strip("/")
+
+    def __truediv__(self, other: Any) -> "SwiftDir":
+        return self.joinpath(other)
+
+    def joinpath(self, *parts: Any) -> "SwiftDir":
+        return SwiftDir("/".join(p for p in (self.rel, *map(str, parts)) if p.strip("/")))
+
+    def __str__(self) -> str:
+        return SCHEME + self.rel
+
+    def __repr__(self) -> str:
+        return f"SwiftDir({self.rel!r})"
+
+    def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
+        parts = self.rel.split("/")
+        store = _store()
+        for i in range(1 if parents else len(parts), len(parts) + 1):
+            store.make_dir("/".join(parts[:i]))
+
+    def write_bytes(self, data: bytes) -> int:
+        _store().write(self.rel, data, None)
+        return len(data)
+
+    def write_text(self, text: str, encoding: str = "utf-8") -> int:
+        return self.write_bytes(text.encode(encoding))
+
+    def is_file(self) -> bool:
+        return _store().head(self.rel) is not None
+
+    def is_dir(self) -> bool:
+        return _store().dir_exists(self.rel) and _store().head(self.rel) is None
+
+
+class _PathlibInSwift:
+    """``pathlib`` for a test module: ``Path(str(a SwiftDir))`` is that SwiftDir."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(pathlib, name)
+
+    @staticmethod
+    def Path(*parts: Any) -> Any:  # noqa: N802 (pathlib's name)
+        first = str(parts[0]) if parts else ""
+        if first.startswith(SCHEME):
+            return SwiftDir(first[len(SCHEME):]).joinpath(*parts[1:])
+        return pathlib.Path(*parts)
 
 
 # -- replacements (same argument names as the fixtures they replace) ---------------
@@ -119,6 +179,18 @@ def _contents(contents_dir: Any) -> dict[str, Any]:
     return paths
 
 
+def _contents_dir(tmp_path: Any, jp_serverapp: Any) -> SwiftDir:
+    return SwiftDir()
+
+
+def _tmp_path(request: Any, tmp_path_factory: Any) -> Any:
+    """A SwiftDir for the tests in ``SWIFT_TMP_PATH``; pytest's own elsewhere."""
+    if any(_matches(key, request.node) for key in SWIFT_TMP_PATH):
+        yield SwiftDir()
+        return
+    yield from _ORIGINAL["tmp_path"](request, tmp_path_factory)
+
+
 def _check_created(jp_base_url: str) -> Any:
     import json
 
@@ -159,12 +231,15 @@ REPLACE = {
     "jp_argv": _jp_argv,
     "contents": _contents,
     "_check_created": _check_created,
+    "contents_dir": _contents_dir,
+    "tmp_path": _tmp_path,
 }
+_ORIGINAL: dict[str, Any] = {}  # fixture functions replaced, by name
 
 
 def _matches(key: str, item: Any) -> bool:
     """'file.py::name' names one test function; a trailing '*' a name prefix."""
-    name = f"{item.path.name}::{item.originalname}"
+    name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
     return name.startswith(key[:-1]) if key.endswith("*") else name == key
 
 
@@ -191,7 +266,9 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_fixture_setup(fixturedef: Any, request: Any) -> None:
     replacement = REPLACE.get(fixturedef.argname)
-    if replacement is not None and "jupyter_server" not in str(getattr(fixturedef.func, "__module__", "")):
+    module = str(getattr(fixturedef.func, "__module__", ""))
+    if replacement is not None and "jupyter_server" not in module and fixturedef.func is not replacement:
+        _ORIGINAL.setdefault(fixturedef.argname, fixturedef.func)
         fixturedef.func = replacement
 
 
@@ -202,6 +279,11 @@ def _swift_container(request: Any, monkeypatch: Any) -> None:
     _state["containers"].append(_state["container"])
     if hasattr(request.module, "_make_dir"):
         monkeypatch.setattr(request.module, "_make_dir", _make_dir)
+    if hasattr(request.module, "pathlib"):
+        monkeypatch.setattr(request.module, "pathlib", _PathlibInSwift())
+    if any(_matches(key, request.node) for key in HIDDEN_CHECK_PATCHED):
+        monkeypatch.setattr(swift_paths, "is_hidden", mock.Mock(
+            side_effect=AssertionError("Should not call is_hidden if not important")))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

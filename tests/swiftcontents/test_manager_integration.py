@@ -12,6 +12,7 @@ import pytest
 from tornado import web
 
 from swiftcontents import operations
+from swiftcontents.errors import SwiftContentsError
 from swiftcontents.operations import map_parallel
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -445,3 +446,33 @@ async def test_a_storlet_quota_refusal_is_the_callers_and_rests_nothing(make_cm,
     opened = await cm.get("q.ipynb")
     assert opened["content"].cells[-1].source == "small"
     assert opened["swift_validation"]["validated_by"] == "storlet"
+
+
+@pytest.mark.parametrize("old, new", [("d", "e"), ("d/a.ipynb", "d/b.ipynb")])
+async def test_a_rename_crashed_after_the_copy_completes_on_retry(cm, monkeypatch, old, new):
+    """A directory or a file: the copies are made, the sources' deletion fails (a
+    crash); the same rename retried completes, and the checkpoints follow."""
+    await cm.save({"type": "directory"}, "d")
+    await cm.save(nb_model(), "d/a.ipynb")
+    ckpts = [c["id"] for c in await cm.list_checkpoints("d/a.ipynb")]
+    ckpts.append((await cm.create_checkpoint("d/a.ipynb"))["id"])
+    moved = "e/a.ipynb" if old == "d" else new
+    original = cm.store.delete_object
+
+    def crash(name, **kw):
+        if not kw.get("aux"):
+            raise SwiftContentsError(503, "injected: the server died here")
+        return original(name, **kw)
+
+    monkeypatch.setattr(cm.store, "delete_object", crash)
+    assert await status_of(cm.rename(old, new)) == 503
+    monkeypatch.setattr(cm.store, "delete_object", original)
+    assert await cm.file_exists("d/a.ipynb") and await cm.file_exists(moved)  # copied
+    # another target is refused while the first rename may still be running
+    assert await status_of(cm.rename(old, "elsewhere")) == 409
+    await cm.rename(old, new)  # the retry
+    assert not await cm.file_exists("d/a.ipynb")
+    assert (await cm.get(moved))["content"]["cells"][-1]["source"] == "hello"
+    assert [c["id"] for c in await cm.list_checkpoints(moved)] == sorted(ckpts)
+    assert await cm.list_checkpoints("d/a.ipynb") == []
+    assert cm.store.list_aux("renames/") == []

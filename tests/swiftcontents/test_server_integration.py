@@ -118,6 +118,13 @@ def test_listing_endpoint(server):
     assert b"one.ipynb" in body
     assert server.request("GET", "/api/swiftcontents/listing/missing")[0] == 404
     assert server.request("GET", "/api/swiftcontents/listing/lst", token=False)[0] == 403
+    # pages: limit, and the next page from the 'next' marker
+    first = server.json("GET", "/api/swiftcontents/listing/lst?limit=1")
+    assert [r["name"] for r in first["notebooks"]] == ["one.ipynb"] and first["next"] == "one.ipynb"
+    second = server.json("GET", "/api/swiftcontents/listing/lst?limit=1&marker=one.ipynb")
+    assert [r["name"] for r in second["notebooks"]] == ["two é.ipynb"] and second["next"] is None
+    assert server.request("GET", "/api/swiftcontents/listing/lst?limit=0")[0] == 400
+    assert server.request("GET", "/api/swiftcontents/listing/lst?marker=a/b")[0] == 400
 
 
 def as_diff_entries(diff: list[dict]) -> list:
