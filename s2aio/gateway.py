@@ -321,9 +321,12 @@ def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
     as upstream's own I/O errors do, which its callers already handle. The
     request itself goes on in its own green thread for up to ``late_answer``
     seconds, so that its reply pipe stays open for a late answer: closing it
-    would kill the server that answers (see ``SBUS_LATE_ANSWER_S``).
+    would kill the server that answers (see ``SBUS_LATE_ANSWER_S``). A task
+    that a late ``execute`` answer names is cancelled: its caller has gone
+    (and left its input open), so it would only hold one of the daemon's slots.
     """
     import eventlet
+    from storlets.sbus import command as sbus_cmd
     from storlets.sbus.client import client as sbus_client
     from storlets.sbus.client.exceptions import SBusClientIOError
 
@@ -331,18 +334,20 @@ def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
     if getattr(original, "s2aio_bounded", False):
         return
 
-    def request(self, *args, **kwargs):
+    def request(self, command, *args, **kwargs):
         def send_and_read():
             # Past late_answer the server is taken for hung: upstream closes the pipe.
             with eventlet.Timeout(late_answer, SBusClientIOError("abandoned")):
-                return original(self, *args, **kwargs)
+                return original(self, command, *args, **kwargs)
 
         call = eventlet.spawn(send_and_read)
-        call.link(_drop_late_result)
         deadline = eventlet.Timeout(seconds)
         try:
             return call.wait()
         except eventlet.Timeout as exc:
+            # Ours, or the caller's own (upstream's StorletTimeout): either way
+            # the request goes on without a waiter.
+            call.link(_late_answer, self, command)
             if exc is not deadline:
                 raise
             raise SBusClientIOError("no answer from %s within %gs"
@@ -350,12 +355,19 @@ def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
         finally:
             deadline.cancel()
 
-    def _drop_late_result(call) -> None:
-        # An abandoned request's end: its caller has long had its error.
+    def _late_answer(call, client, command) -> None:
         try:
-            call.wait()
+            resp = call.wait()
         except Exception:
-            pass
+            return  # nobody to tell: the caller has had its error
+        if command == sbus_cmd.SBUS_CMD_EXECUTE and resp.status and resp.task_id:
+            eventlet.spawn_n(_cancel_quietly, client, resp.task_id)
+
+    def _cancel_quietly(client, task_id: str) -> None:
+        try:
+            client.cancel(task_id)
+        except Exception:
+            pass  # the task ended meanwhile, or its daemon is gone
 
     request.s2aio_bounded = True
     sbus_client.SBusClient._request = request
