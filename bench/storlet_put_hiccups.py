@@ -4,10 +4,10 @@ Hammers PUTs through nbvalidate (``X-Run-Storlet: nbvalidate.py``, mode
 stamp, exactly the headers ``swiftcontents`` sends on save) with a mix of
 notebook sizes, at concurrency 1..8, on keep-alive connections, with bodies
 sent with a Content-Length or chunked, right after the sandbox was killed (a
-new sandbox and daemon), while the sandbox's daemon factory is stalled past the
-gateway's SBus deadline (``--stall``: it is stopped with SIGSTOP, as a factory
-busy starting daemons on a loaded machine) and, with ``--idle``, after the
-daemons' idle exit.
+new sandbox and daemon), across a daemon factory stalled past the gateway's
+SBus deadline (``--stall``: stopped with SIGSTOP, as a factory busy starting
+daemons on a loaded machine, with one PUT in flight and four arriving) and,
+with ``--idle``, after the daemons' idle exit.
 Raw ``http.client`` and no retries: every failure is seen, one request at a
 time, as what the client got:
 
@@ -16,7 +16,8 @@ time, as what the client got:
 - ``timeout``: no answer within ``--timeout`` seconds (30: the manager's own);
 - ``5xx`` / ``4xx``: Swift's answer (the first bytes of its body are kept).
 
-    .venv/bin/python bench/storlet_put_hiccups.py [--rounds N] [--idle 310]
+    .venv/bin/python bench/storlet_put_hiccups.py [--rounds N] [--stall 17] [--idle 310]
+    .venv/bin/python bench/storlet_put_hiccups.py --rounds 0      # the stall only (~90 s)
 
 It starts (and removes) its own s2aio unless ``--data-dir`` names a running
 one. Exit code 1 when any request failed.
@@ -125,7 +126,6 @@ def run_phase(phase: str, url: str, token: str, container: str, bodies: list[byt
               concurrency: int, requests: int, chunked: bool, timeout: float,
               tally: Tally) -> None:
     clients = [Client(url, token, timeout) for _ in range(concurrency)]
-    pool = {id(c): c for c in clients}
     free = list(clients)
     lock = threading.Lock()
 
@@ -143,7 +143,7 @@ def run_phase(phase: str, url: str, token: str, container: str, bodies: list[byt
 
     with concurrent.futures.ThreadPoolExecutor(concurrency) as ex:
         list(ex.map(one, range(requests)))
-    for c in pool.values():
+    for c in clients:
         c.close()
 
 
