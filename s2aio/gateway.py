@@ -49,6 +49,12 @@ SANDBOX_HOST_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 # own socket where the gateway expects its daemon's (storlets 18 reads the
 # reply pipe with no timeout). Starting a daemon takes ~1 s (the factory sleeps).
 SBUS_REQUEST_TIMEOUT_S = 15.0
+# How long a request the gateway gave up on still waits for its late answer.
+# storlets 18's factory and daemons write an answer as they close its pipe,
+# outside their IOError guard: answering into a closed pipe raises
+# BrokenPipeError out of their main loop, and the process exits. The factory's
+# exit ends its whole sandbox, and every task running in it.
+SBUS_LATE_ANSWER_S = 300.0
 
 # One restart at a time per sandbox: concurrent first calls (green threads of
 # one server) would otherwise each start a sandbox and orphan all but one.
@@ -307,13 +313,20 @@ class DeadlineReader(FileDescriptorIterator):
             self.on_give_up()
 
 
-def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S) -> None:
+def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
+                        late_answer: float = SBUS_LATE_ANSWER_S) -> None:
     """Give every SBus request of this process a deadline (idempotent).
 
     Wraps storlets' ``SBusClient._request``; a request past ``seconds`` fails
-    as upstream's own I/O errors do, which its callers already handle.
+    as upstream's own I/O errors do, which its callers already handle. The
+    request itself goes on in its own green thread for up to ``late_answer``
+    seconds, so that its reply pipe stays open for a late answer: closing it
+    would kill the server that answers (see ``SBUS_LATE_ANSWER_S``). A task
+    that a late ``execute`` answer names is cancelled: its caller has gone
+    (and left its input open), so it would only hold one of the daemon's slots.
     """
     import eventlet
+    from storlets.sbus import command as sbus_cmd
     from storlets.sbus.client import client as sbus_client
     from storlets.sbus.client.exceptions import SBusClientIOError
 
@@ -321,10 +334,40 @@ def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S) -> None:
     if getattr(original, "s2aio_bounded", False):
         return
 
-    def request(self, *args, **kwargs):
-        error = SBusClientIOError("no answer from %s within %gs" % (self.socket_path, seconds))
-        with eventlet.Timeout(seconds, error):
-            return original(self, *args, **kwargs)
+    def request(self, command, *args, **kwargs):
+        def send_and_read():
+            # Past late_answer the server is taken for hung: upstream closes the pipe.
+            with eventlet.Timeout(late_answer, SBusClientIOError("abandoned")):
+                return original(self, command, *args, **kwargs)
+
+        call = eventlet.spawn(send_and_read)
+        deadline = eventlet.Timeout(seconds)
+        try:
+            return call.wait()
+        except eventlet.Timeout as exc:
+            # Ours, or the caller's own (upstream's StorletTimeout): either way
+            # the request goes on without a waiter.
+            call.link(_late_answer, self, command)
+            if exc is not deadline:
+                raise
+            raise SBusClientIOError("no answer from %s within %gs"
+                                    % (self.socket_path, seconds)) from None
+        finally:
+            deadline.cancel()
+
+    def _late_answer(call, client, command) -> None:
+        try:
+            resp = call.wait()
+        except Exception:
+            return  # nobody to tell: the caller has had its error
+        if command == sbus_cmd.SBUS_CMD_EXECUTE and resp.status and resp.task_id:
+            eventlet.spawn_n(_cancel_quietly, client, resp.task_id)
+
+    def _cancel_quietly(client, task_id: str) -> None:
+        try:
+            client.cancel(task_id)
+        except Exception:
+            pass  # the task ended meanwhile, or its daemon is gone
 
     request.s2aio_bounded = True
     sbus_client.SBusClient._request = request
