@@ -493,6 +493,10 @@ class DiffStorlet(object):
             "Nb-Cells-Moved": str(cells.moved),
             "Nb-Metadata-Changed": "yes" if base.get("metadata") != remote.get("metadata")
             else "no",
+            # A GET answer also carries the object's own metadata: blank the error keys
+            # a validation stamp may have stored, so this diff does not read as an error.
+            _nbcommon.ERROR: "",
+            _nbcommon.ERROR_DETAIL: "",
         }
         if fmt == "nbdime":
             md["Content-Type"] = _nbcommon.JSON_TYPE
