@@ -173,7 +173,7 @@ class SwiftContentsManager(AsyncContentsManager):
         """A validated API path that also fits Swift's name limit."""
         path = self.api_path(path)
         with swift_errors(self.log):
-            paths.check_length(self.store.dir_key(path), path)
+            paths.check_length(self.store.key(path), path)
         return path
 
     def info_string(self) -> str:
