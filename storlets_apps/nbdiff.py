@@ -274,11 +274,16 @@ def _source_key(cell):
     return digest([cell.get("cell_type"), cell.get("source")])
 
 
+def _text_or_none(value):
+    """Keys are hashed: a field of the wrong type (a list, a dict) is no key at all."""
+    return value if isinstance(value, str) else None
+
+
 def _first_line_key(cell):
     text = _nbcommon.source_text(cell).strip()
     if not text:
         return None
-    return (cell.get("cell_type"), text.splitlines()[0].strip())
+    return (_text_or_none(cell.get("cell_type")), text.splitlines()[0].strip())
 
 
 def _similar_cells(x, y):
@@ -310,7 +315,7 @@ def _quick_ratio(x, y):
 def _output_key(output):
     if not isinstance(output, dict):
         return None
-    return (output.get("output_type"), output.get("name"))
+    return (_text_or_none(output.get("output_type")), _text_or_none(output.get("name")))
 
 
 def _similar_outputs(x, y):

@@ -68,3 +68,17 @@ def test_a_diff_blanks_the_error_keys_of_a_stored_stamp():
                          extra=[(json.dumps(GOOD).encode(), {})])
     assert result.metadata[_nbcommon.ERROR] == "" and result.metadata[_nbcommon.ERROR_DETAIL] == ""
     assert json.loads(result.body) == []
+
+
+@pytest.mark.parametrize("field, value", [("output_type", []), ("output_type", {}), ("name", [1])])
+def test_a_diff_of_outputs_with_unhashable_fields_is_a_diff(field, value):
+    cell = {"cell_type": "code", "id": "c", "metadata": {}, "source": "x", "execution_count": 1,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}]}
+    base = {**GOOD, "cells": [cell]}
+    remote = json.loads(json.dumps(base))
+    remote["cells"][0]["outputs"][0][field] = value
+    remote["cells"].append({"cell_type": ["x"], "id": "d", "metadata": {}, "source": "y"})
+    result = run_storlet(DiffStorlet, json.dumps(remote).encode(),
+                         extra=[(json.dumps(base).encode(), {})])
+    assert result.metadata[_nbcommon.ERROR] == "", result.body[:300]
+    assert isinstance(json.loads(result.body), list)
