@@ -82,3 +82,16 @@ def test_a_diff_of_outputs_with_unhashable_fields_is_a_diff(field, value):
                          extra=[(json.dumps(base).encode(), {})])
     assert result.metadata[_nbcommon.ERROR] == "", result.body[:300]
     assert isinstance(json.loads(result.body), list)
+
+
+def test_hashing_many_outputs_stops_at_the_time_budget():
+    """100,000 outputs take seconds to key: the budget is checked while keying, so the
+    answer is this storlet's clear error, not the engine ending the call."""
+    cell = {"cell_type": "code", "id": "c", "metadata": {}, "source": "x", "execution_count": 1,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}]}
+    base = {**GOOD, "cells": [cell]}
+    remote = json.loads(json.dumps(base))
+    remote["cells"][0]["outputs"] *= 100_000
+    result = run_storlet(DiffStorlet, json.dumps(remote).encode(), params={"max_seconds": "0.001"},
+                         extra=[(json.dumps(base).encode(), {})])
+    assert json.loads(result.body)["error"] == "time_budget_exceeded"
