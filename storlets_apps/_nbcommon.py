@@ -173,18 +173,35 @@ def parse_notebook(data):
         nb = json.loads(text)
     except RecursionError:
         raise NotebookProblem("invalid_json", "JSON nested too deeply")
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         where = "line %d column %d" % (exc.lineno, exc.colno)
         if exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip()):
             raise NotebookProblem(
                 "truncated_json",
                 "JSON ends early (%s, %s): the notebook is truncated" % (exc.msg, where))
         raise NotebookProblem("invalid_json", "not valid JSON: %s (%s)" % (exc.msg, where))
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise NotebookProblem("invalid_json", "JSON this reader refuses: %s" % exc)
+    check_unicode(text, nb)
     if not isinstance(nb, dict) or "nbformat" not in nb:
         raise NotebookProblem(
             "not_a_notebook",
             "JSON is a %s without an 'nbformat' key, not a notebook" % type(nb).__name__)
     return nb
+
+
+def check_unicode(text, nb):
+    """A ``not_utf8`` problem for a lone UTF-16 surrogate escape (``"\\ud800"``): valid
+    JSON, but not Unicode text, so no answer quoting it could be encoded. Only a text
+    holding such an escape is re-encoded: one substring search for the usual notebook."""
+    if "\\ud" not in text and "\\uD" not in text:
+        return
+    try:
+        json.dumps(nb, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise NotebookProblem(
+            "not_utf8", "the JSON holds a lone UTF-16 surrogate escape (%s), which is not "
+            "Unicode text" % ascii(exc.object[exc.start:exc.end]))
 
 
 def notebook_version(nb):

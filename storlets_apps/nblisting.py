@@ -132,7 +132,8 @@ def summarize(nb, size):
     max_count = None
     for cell in cells:
         kind = cell.get("cell_type") if isinstance(cell, dict) else None
-        counts[kind if kind in counts else "other"] += 1
+        kind = kind if isinstance(kind, str) and kind in counts else "other"
+        counts[kind] += 1
         if kind != "code":
             continue
         if isinstance(cell.get("outputs"), list):

@@ -23,8 +23,9 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from .handlers import handlers
+    from .handlers import guard_json_bodies, handlers
 
+    guard_json_bodies()
     base = serverapp.web_app.settings["base_url"]
     serverapp.web_app.add_handlers(".*$", handlers(base))
     serverapp.log.info("swiftcontents extension loaded (/api/swiftcontents/...)")

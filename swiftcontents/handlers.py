@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
@@ -108,3 +108,28 @@ def handlers(base_url: str) -> list[tuple[str, type]]:
         (url_path_join(base_url, "api/swiftcontents/diff") + PATH, DiffHandler),
         (url_path_join(base_url, "api/swiftcontents/validate") + PATH, ValidateHandler),
     ]
+
+
+def guard_json_bodies() -> None:
+    """Answer a request body that is not UTF-8 with a 400, on every API endpoint.
+
+    jupyter_server's ``JupyterHandler.get_json_body`` decodes the body outside the
+    ``try`` that turns bad JSON into "400 Invalid JSON", so a save whose bytes are not
+    UTF-8 got a 500 ("Unhandled error") from the contents API. The body cannot be
+    checked before that handler runs (its route comes first), hence this wrapper,
+    installed once when the extension loads.
+    """
+    original = JupyterHandler.get_json_body
+    if getattr(original, "_swiftcontents_guard", False):
+        return
+
+    def get_json_body(self: JupyterHandler) -> Any:
+        try:
+            return original(self)
+        except UnicodeDecodeError as exc:
+            raise web.HTTPError(400, f"Invalid JSON in body of request: not UTF-8 "
+                                     f"(byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+                                ) from None
+
+    get_json_body._swiftcontents_guard = True  # type: ignore[attr-defined]
+    JupyterHandler.get_json_body = get_json_body  # type: ignore[method-assign]

@@ -212,7 +212,7 @@ class SwiftContentsManager(AsyncContentsManager):
         """A validated API path that also fits Swift's name limit."""
         path = self.api_path(path)
         with swift_errors(self.log):
-            paths.check_length(self.store.dir_key(path), path)
+            paths.check_length(self.store.key(path), path)
         return path
 
     def info_string(self) -> str:
@@ -322,8 +322,9 @@ class SwiftContentsManager(AsyncContentsManager):
         if content:
             validation_error: dict[str, Any] = {}
             try:
-                nb = nbformat.reads(data.decode("utf-8"), as_version=4,
-                                    capture_validation_error=validation_error)
+                text = data.decode("utf-8")
+                nb = nbformat.reads(text, as_version=4, capture_validation_error=validation_error)
+                models.check_encodable(text, nb)
             except Exception as exc:
                 raise web.HTTPError(400, f"Unreadable Notebook: {path} {exc!r}") from exc
             self.mark_trusted_cells(nb, path)

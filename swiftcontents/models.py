@@ -5,6 +5,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import json
 import mimetypes
 from typing import Any
 
@@ -14,6 +15,7 @@ from .errors import SwiftContentsError
 from .store import EPOCH, Entry
 
 NOTEBOOK_EXT = ".ipynb"
+KNOWN_NBFORMATS = (1, 2, 3, 4)  # the nbformat.v1 ... v4 modules that read and write them
 
 
 def kind_of(path: str) -> str:
@@ -89,6 +91,7 @@ def notebook_shape_problem(content: Any) -> str | None:
     if not isinstance(content, dict):
         return f"the notebook must be an object, not {_kind(content)}"
     problem = (_field("notebook", content, "nbformat", (int,), "an integer")
+               or _version_problem(content)
                or _field("notebook", content, "metadata", (dict,), "an object")
                or _field("notebook", content, "cells", (list,), "a list"))
     if problem or content["nbformat"] < 4:
@@ -103,6 +106,36 @@ def notebook_shape_problem(content: Any) -> str | None:
         if problem:
             return problem
     return None
+
+
+def _version_problem(content: dict) -> str | None:
+    """nbformat only reads and writes the versions it has a module for, and asserts
+    (a 500 otherwise) that ``nbformat_minor`` is an integer."""
+    if content["nbformat"] not in KNOWN_NBFORMATS:
+        return (f"notebook: nbformat {content['nbformat']} is not a known version "
+                f"({', '.join(map(str, KNOWN_NBFORMATS))}; 4 is current)")
+    if "nbformat_minor" in content:
+        minor = content["nbformat_minor"]
+        if not isinstance(minor, int) or isinstance(minor, bool) or minor < 0:
+            return (f"notebook: field 'nbformat_minor' must be a non-negative integer, "
+                    f"not {_kind(minor)}")
+    return None
+
+
+def check_encodable(text: str, nb: Any) -> None:
+    """Raise ValueError if a notebook read from ``text`` holds a lone UTF-16 surrogate
+    (``"\\ud800"`` is valid JSON but not Unicode text: signing and sending it fail).
+
+    Only a text with a ``\\ud8..``-``\\udf..`` escape is re-encoded, so the usual
+    notebook costs one substring search."""
+    if "\\ud" not in text and "\\uD" not in text:
+        return
+    try:
+        json.dumps(nb, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"it holds a lone UTF-16 surrogate ({exc.object[exc.start:exc.end]!a}), which "
+            "is not Unicode text; fix the escape and save again") from None
 
 
 def _code_cell_problem(where: str, cell: dict) -> str | None:

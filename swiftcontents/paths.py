@@ -2,7 +2,8 @@
 
 Rejected with 400: ``..`` or ``.`` segments, absolute paths (after the API's own
 outer slashes are stripped, a ``//`` or a backslash-rooted path remains),
-NUL and other control characters, and object names over Swift's 1,024-byte limit.
+NUL and other control characters, and object names whose checkpoints would pass Swift's
+1,024-byte limit.
 """
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ import unicodedata
 from .errors import SwiftContentsError
 
 MAX_NAME_BYTES = 1024  # Swift's default max_object_name_length
+# A file's checkpoints are named "checkpoints/<object name>/.~ckpt/<28-byte id>" in the
+# aux container (checkpoints.py; a test keeps the two in step): 48 bytes more than the
+# file's own name, which must leave room for them, or a save would write the file and
+# then fail on its checkpoint.
+CHECKPOINT_NAME_BYTES = 48
+MAX_KEY_BYTES = MAX_NAME_BYTES - CHECKPOINT_NAME_BYTES  # 976
 
 
 def _bad(path: str, why: str) -> SwiftContentsError:
@@ -36,9 +43,13 @@ def normalize(path: str) -> str:
 
 
 def check_length(object_name: str, path: str) -> None:
-    """Swift refuses names over 1,024 UTF-8 bytes; say so before trying."""
-    if len(object_name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise _bad(path, f"longer than Swift's {MAX_NAME_BYTES}-byte object name limit")
+    """Refuse an object name (the container prefix included) whose checkpoints would not
+    fit Swift's 1,024-byte limit; say so before writing anything."""
+    if len(object_name.encode("utf-8")) > MAX_KEY_BYTES:
+        raise _bad(path, (
+            f"longer than {MAX_KEY_BYTES} bytes with the container prefix (Swift's "
+            f"{MAX_NAME_BYTES}-byte object name limit, less {CHECKPOINT_NAME_BYTES} for the "
+            "names of its checkpoints); choose a shorter name"))
 
 
 def split(path: str) -> tuple[str, str]:

@@ -91,6 +91,7 @@ def test_counts_for_known_edits():
     assert result.metadata == {
         "Nb-Cells-Added": "1", "Nb-Cells-Removed": "1", "Nb-Cells-Modified": "1",
         "Nb-Cells-Moved": "0", "Nb-Metadata-Changed": "yes",
+        "Nb-Error": "", "Nb-Error-Detail": "",  # blanks a stored stamp's error keys
         "Content-Type": "application/json; charset=utf-8"}
     assert_patches(base_b, remote_b, result.body)
     text = run_diff(remote_b, base_b, "text").body.decode()

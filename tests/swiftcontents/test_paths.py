@@ -28,9 +28,9 @@ def test_normalize_rejects_with_400(raw, why):
 
 
 def test_length_limit_counts_utf8_bytes():
-    paths.check_length("é" * 512, "ok")  # 1,024 bytes: allowed
+    paths.check_length("é" * 488, "ok")  # 976 bytes: its checkpoints' names fit 1,024
     with pytest.raises(SwiftContentsError) as err:
-        paths.check_length("é" * 512 + "x", "too long")
+        paths.check_length("é" * 488 + "x", "too long")
     assert err.value.status == 400 and "1024-byte" in err.value.message
 
 
