@@ -70,12 +70,12 @@ _children: dict[int, subprocess.Popen] = {}
 
 
 def _reap(pid: int) -> None:
-    proc = _children.pop(pid, None)
-    if proc is not None:
-        try:
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
+    """Collect our child ``pid`` once it has exited (never blocks). It stays known
+    until then: forgotten while still shutting down, it stayed a zombie that kept its
+    group "alive", and every stop of a Swift server waited out both 5 s timeouts."""
+    proc = _children.get(pid)
+    if proc is not None and proc.poll() is not None:
+        del _children[pid]
 
 
 def exited_early(pid: int) -> bool:
