@@ -30,10 +30,12 @@ install: system-deps $(VENV)/.installed-$(TEST_EXTRAS)
 
 # memcached (tempauth's cache), bubblewrap (the storlets sandbox), python3 +
 # python3-seccomp (Debian's interpreter runs storlets inside the sandbox and
-# compiles its seccomp filter with libseccomp's own bindings).
+# compiles its seccomp filter with libseccomp's own bindings), rsync (s2aio
+# --replicas N: Swift's account/container replicators push databases with it).
 system-deps:
 	@missing=""; \
 	command -v memcached >/dev/null 2>&1 || missing="$$missing memcached"; \
+	command -v rsync >/dev/null 2>&1 || missing="$$missing rsync"; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
 	/usr/bin/python3 -c 'import seccomp' >/dev/null 2>&1 || missing="$$missing python3-seccomp"; \

@@ -6,6 +6,10 @@ Public surface::
     aio = S2AIO(data_dir="/tmp/s2aio-x", port=18080)
     aio.start(); aio.env("test"); aio.connection("test"); aio.stop()
 
+    aio = S2AIO(data_dir="/tmp/s2aio-r", port=18081, replicas=3)  # one node per replica
+    aio.start(); aio.nodes  # (1, 2, 3)
+    aio.node_stop(2)  # -> names of what was stopped; aio.node_start(2) brings it back
+
 Errors: every failure the user can act on is an ``S2AIOError`` whose message
 says what happened and what to do.
 """

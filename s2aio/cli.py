@@ -26,11 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = add("start", "start Swift + storlets (idempotent)")
     start.add_argument("--port", type=int, help="proxy port (default 8080, or the last one used)")
+    start.add_argument("--replicas", type=int, help="copies of everything, one storage node "
+                       "each, with Swift's replicators, updaters and auditors (default 1; "
+                       "fixed when the data dir is made)")
     add("stop", "stop every process of this data dir")
     add("status", "check each server and run a probe storlet end to end")
     env = add("env", "print shell export lines for the Swift credentials")
     env.add_argument("--user", default="test", choices=sorted(USERS) + ["admin"])
     add("reset", "stop and delete the data dir")
+    node = add("node", "stop or start one storage node (servers, daemons, sandboxes)")
+    node.add_argument("action", choices=("stop", "start"))
+    node.add_argument("number", type=int, help="the node, 1..replicas")
     return parser
 
 
@@ -44,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         print("s2aio: error: OpenStack Swift is not installed here: "
               "pip install 'swift-notebooks[s2aio]'", file=sys.stderr)
         return 1
-    aio = S2AIO(args.data_dir, getattr(args, "port", None))
     try:
+        aio = S2AIO(args.data_dir, getattr(args, "port", None),
+                    replicas=getattr(args, "replicas", None))
         return COMMANDS[args.command](aio, args)
     except S2AIOError as exc:
         print(f"s2aio: error: {exc}", file=sys.stderr)
@@ -59,7 +66,7 @@ def _start(aio: S2AIO, args) -> int:
     started = aio.start()
     if started:
         print(f"s2aio: started in {time.monotonic() - began:.1f} s: proxy {aio.proxy_url}, "
-              f"data {aio.data_dir}")
+              f"{aio.replicas} replica(s), data {aio.data_dir}")
     else:
         print(f"s2aio: already running: proxy {aio.proxy_url}, data {aio.data_dir}")
     print(f"s2aio: credentials: eval \"$(s2aio env --data-dir {shlex.quote(str(aio.data_dir))})\"")
@@ -74,9 +81,16 @@ def _stop(aio: S2AIO, args) -> int:
 
 def _status(aio: S2AIO, args) -> int:
     status = aio.status()
+    width = 10 if aio.replicas == 1 else 14  # one replica: the columns it always had
     for name, up in status.processes.items():
-        print(f"{name:10} {'up' if up else 'DOWN'}")
-    print(f"{'probe':10} {status.probe}")
+        print(f"{name:{width}} {'up' if up else 'DOWN'}")
+    if aio.replicas > 1:
+        for number in aio.nodes:
+            names = aio.node_processes(number)
+            down = [n for n in names if not status.processes.get(n)]
+            print(f"{'node ' + str(number):{width}} "
+                  + ("up" if not down else f"DOWN ({', '.join(down)})"))
+    print(f"{'probe':{width}} {status.probe}")
     print(f"s2aio: {'healthy' if status.healthy else 'NOT healthy'} ({aio.proxy_url})")
     return 0 if status.healthy else 1
 
@@ -95,7 +109,20 @@ def _reset(aio: S2AIO, args) -> int:
     return 0
 
 
-COMMANDS = {"start": _start, "stop": _stop, "status": _status, "env": _env, "reset": _reset}
+def _node(aio: S2AIO, args) -> int:
+    if args.action == "stop":
+        stopped = aio.node_stop(args.number)
+        print(f"s2aio: node {args.number}: stopped {', '.join(stopped)}" if stopped
+              else f"s2aio: node {args.number}: nothing was running")
+    else:
+        started = aio.node_start(args.number)
+        print(f"s2aio: node {args.number}: started {', '.join(started)}" if started
+              else f"s2aio: node {args.number}: already running")
+    return 0
+
+
+COMMANDS = {"start": _start, "stop": _stop, "status": _status, "env": _env, "reset": _reset,
+            "node": _node}
 
 if __name__ == "__main__":
     sys.exit(main())

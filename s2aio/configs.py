@@ -24,9 +24,40 @@ class Ports:
     object: int
     memcached: int
     syslog: int
+    rsync: int = 0  # only with replicas (account/container DB replication)
 
     def as_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
+        return {name: port for name, port in dataclasses.asdict(self).items() if port}
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """One storage node of a replicated s2aio: its number and its servers' ports."""
+
+    number: int
+    account: int
+    container: int
+    object: int
+
+    def port(self, kind: str) -> int:
+        return getattr(self, kind)
+
+
+# Seconds between two passes of a node's background daemons. Replicators and
+# updaters converge a node that comes back within ~one interval; an idle pass
+# over a few databases and partitions costs milliseconds. Auditors only find
+# bit rot, which no test needs quickly, and read every byte: rarely.
+DAEMON_INTERVALS = {
+    "account-replicator": 10, "container-replicator": 10, "object-replicator": 10,
+    "container-updater": 10, "object-updater": 10,
+    "account-auditor": 600, "container-auditor": 600, "object-auditor": 600,
+}
+# The daemons each server's config holds, by server kind.
+DAEMONS = {
+    "account": ("account-replicator", "account-auditor"),
+    "container": ("container-replicator", "container-updater", "container-auditor"),
+    "object": ("object-replicator", "object-updater", "object-auditor"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,13 +96,20 @@ class Users:
         ]
 
 
-def _default_section(layout: Layout, ports: Ports, log_name: str) -> str:
+# With workers >= 1 a Swift server's parent polls for its workers' exit 100 times
+# a second (eventlet's green waitpid): ~1% of a core per idle server. Replicas run
+# ten servers, so they serve from the one process instead (workers = 0).
+REPLICA_WORKERS = 0
+
+
+def _default_section(layout: Layout, ports: Ports, log_name: str,
+                     node: Node | None = None, workers: int = 1) -> str:
     return f"""[DEFAULT]
 swift_dir = {layout.etc}
-devices = {layout.devices}
+devices = {layout.node_devices(node.number if node else None)}
 mount_check = false
 bind_ip = 127.0.0.1
-workers = 1
+workers = {workers}
 user = {getpass.getuser()}
 log_name = {log_name}
 log_udp_host = 127.0.0.1
@@ -94,13 +132,15 @@ default = yes
 
 
 def _filters(layout: Layout, ports: Ports, users: Users | None, where: str,
-             gateway_class: str = GATEWAY_CLASS) -> dict[str, str]:
+             gateway_class: str = GATEWAY_CLASS, node: Node | None = None) -> dict[str, str]:
     """The body of every ``[filter:NAME]`` section s2aio uses."""
+    number = node.number if node else None
+    gateway = layout.gateway_conf(layout.object_where(number) if where == "object" else where)
     return {
         "catch_errors": "use = egg:swift#catch_errors",
         "gatekeeper": "use = egg:swift#gatekeeper",
         "healthcheck": "use = egg:swift#healthcheck",
-        "recon": f"use = egg:swift#recon\nrecon_cache_path = {layout.run}",
+        "recon": f"use = egg:swift#recon\nrecon_cache_path = {layout.recon_dir(number)}",
         # Tokens never reach the logs, not even their first characters.
         "proxy-logging": "use = egg:swift#proxy_logging\nreveal_sensitive_prefix = 0",
         "cache": f"use = egg:swift#memcache\nmemcache_servers = 127.0.0.1:{ports.memcached}",
@@ -113,7 +153,7 @@ def _filters(layout: Layout, ports: Ports, users: Users | None, where: str,
         "storlet_handler": f"""use = egg:storlets#storlet_handler
 execution_server = {where}
 storlet_gateway_module = {gateway_class}
-storlet_gateway_conf = {layout.gateway_conf(where)}
+storlet_gateway_conf = {gateway}
 internal_client_conf_path = {layout.internal_client_conf}
 storlet_container = storlet
 storlet_dependency = dependency
@@ -138,31 +178,93 @@ def _pipeline(pipeline: str, app: str, filters: dict[str, str]) -> str:
 
 
 def proxy_conf(layout: Layout, ports: Ports, users: Users,
-               gateway_class: str = GATEWAY_CLASS) -> str:
-    app = """use = egg:swift#proxy
+               gateway_class: str = GATEWAY_CLASS, replicas: int = 1) -> str:
+    # With replicas a stopped node refuses connections at once; a hung one costs
+    # conn_timeout before the proxy tries the next. node_timeout stays long: a
+    # storlet may run for storlet_timeout before its first byte.
+    conn_timeout = 2 if replicas == 1 else 0.5
+    app = f"""use = egg:swift#proxy
 account_autocreate = true
 allow_account_management = true
 node_timeout = 30
-conn_timeout = 2
+conn_timeout = {conn_timeout}
 recoverable_node_timeout = 30"""
-    return (_default_section(layout, ports, "proxy-server") + f"bind_port = {ports.proxy}\n"
+    workers = 1 if replicas == 1 else REPLICA_WORKERS
+    return (_default_section(layout, ports, "proxy-server", workers=workers)
+            + f"bind_port = {ports.proxy}\n"
             + _pipeline(PROXY_PIPELINE, app, _filters(layout, ports, users, "proxy", gateway_class)))
 
 
 def backend_conf(kind: str, layout: Layout, ports: Ports,
-                 gateway_class: str = GATEWAY_CLASS) -> str:
+                 gateway_class: str = GATEWAY_CLASS, node: Node | None = None) -> str:
+    """A backend server's config; ``node`` (replicas only) gives its own port,
+    devices, recon dir, sandbox and the sections of its background daemons."""
     pipeline = OBJECT_PIPELINE if kind == "object" else f"healthcheck recon {kind}-server"
-    text = (_default_section(layout, ports, f"{kind}-server")
-            + f"bind_port = {getattr(ports, kind)}\n"
+    prefix = f"n{node.number}-" if node else ""
+    port = node.port(kind) if node else getattr(ports, kind)
+    workers = REPLICA_WORKERS if node else 1
+    text = (_default_section(layout, ports, f"{prefix}{kind}-server", node, workers)
+            + f"bind_port = {port}\n"
             + _pipeline(pipeline, f"use = egg:swift#{kind}",
-                        _filters(layout, ports, None, "object", gateway_class)))
-    # Background daemons are not run by s2aio; keep their sections valid anyway.
-    text += f"\n[{kind}-replicator]\n[{kind}-auditor]\n"
-    if kind != "account":
-        text += f"[{kind}-updater]\n"
+                        _filters(layout, ports, None, "object", gateway_class, node)))
+    for daemon in DAEMONS[kind]:
+        # One replica runs no daemons; keep their sections valid anyway.
+        text += f"\n[{daemon}]\n"
+        if node:
+            text += daemon_section(daemon, layout, ports, node)
     return text
 
 
+def daemon_section(daemon: str, layout: Layout, ports: Ports, node: Node) -> str:
+    """The body of ``[<kind>-<daemon>]`` for node ``node``'s daemons runner."""
+    lines = {
+        "log_name": f"n{node.number}-{daemon}",
+        "interval": DAEMON_INTERVALS[daemon],
+        "recon_cache_path": layout.recon_dir(node.number),
+        "concurrency": 1,
+        "conn_timeout": 0.5,  # a stopped node refuses at once; a hung one costs this
+        "node_timeout": 10,
+    }
+    kind, _, role = daemon.partition("-")
+    if role == "replicator" and kind == "object":
+        lines["sync_method"] = "ssync"  # over the object servers' own port: no rsync
+        lines["rsync_timeout"] = 30
+    elif role == "replicator":
+        # Whole databases go by rsync to this s2aio's own daemon (module per node
+        # and kind, as Swift's SAIO does); its password comes from the environment.
+        lines["rsync_module"] = (f"rsync://s2aio@127.0.0.1:{ports.rsync}/"
+                                 f"{{device}}_{kind}")
+    elif role == "auditor" and kind == "object":
+        lines.update(files_per_second=20, bytes_per_second=1_000_000,
+                     zero_byte_files_per_second=20)
+    return "".join(f"{key} = {value}\n" for key, value in lines.items())
+
+
+def rsyncd_conf(layout: Layout, ports: Ports, nodes: list[Node], user: str, group: str) -> str:
+    """rsync daemon for account/container DB replication: loopback, password,
+    write only (replicators only push), one module per node device and kind."""
+    text = f"""# s2aio: rsync --daemon --no-detach --config=<this file>
+address = 127.0.0.1
+port = {ports.rsync}
+use chroot = no
+uid = {user}
+gid = {group}
+max connections = 8
+lock file = {layout.run / "rsyncd.lock"}
+log file = {layout.logs / "rsyncd.log"}
+hosts allow = 127.0.0.1
+auth users = s2aio
+secrets file = {layout.rsyncd_secrets}
+strict modes = yes
+read only = false
+write only = true
+list = false
+"""
+    for node in nodes:
+        for kind in ("account", "container"):
+            text += (f"\n[d{node.number}_{kind}]\n"
+                     f"path = {layout.node_devices(node.number)}\n")
+    return text
 def internal_client_conf(layout: Layout, ports: Ports) -> str:
     return (_default_section(layout, ports, "storlets-internal-client")
             + _pipeline("catch_errors proxy-logging cache symlink proxy-server",
@@ -171,6 +273,8 @@ def internal_client_conf(layout: Layout, ports: Ports) -> str:
 
 
 def gateway_conf(layout: Layout, where: str, gateway: GatewaySettings) -> str:
+    """``where``: "proxy", "object", or a node's "object-n<N>" (its own sandbox root,
+    hence its own pipes, pid files and cgroups)."""
     root = layout.sandbox_root(where)
     return f"""[DEFAULT]
 host_root = {root}

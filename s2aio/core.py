@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import grp
 import pwd
 import time
 import urllib.error
@@ -20,7 +21,8 @@ from swiftproto.protocol import ACCOUNT_ENABLED, run_headers, storlet_object_hea
 
 from . import cgroups, configs, mounts, procs
 from .errors import S2AIOError
-from .layout import LAYOUT_VERSION, Layout, SERVERS
+from .layout import (BACKENDS, LAYOUT_VERSION, MAX_REPLICAS, Layout, node_processes,
+                     parse_process, process_names)
 from .native import prepare_native
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,15 @@ USERS = {
 }
 STORLET_ACCOUNTS = ("test", "test2", "admin")
 STORLET_CONTAINERS = ("storlet", "dependency", "log")
-PROCESSES = ("logsink", "memcached") + SERVERS
+PROCESSES = process_names(1)  # a one-replica s2aio's, in start order
 INSTALL_HINTS = {
     "bwrap": "bubblewrap is not installed: run `apt-get install -y bubblewrap`",
     "memcached": "memcached is not installed: run `apt-get install -y memcached`",
     "prlimit": "prlimit is not installed: run `apt-get install -y util-linux`",
+}
+# Only needed with replicas: the account/container replicators push databases with it.
+REPLICA_HINTS = {
+    "rsync": "rsync is not installed (replicas need it): run `apt-get install -y rsync`",
 }
 SANDBOX_PYTHON = "/usr/bin/python3"
 SECCOMP_HINT = ("the sandbox's seccomp filter is built with libseccomp's Python bindings, "
@@ -81,6 +87,15 @@ def untraversable_ancestor(path: Path, uid: int, gid: int) -> Path | None:
     return None
 
 
+def check_replicas(replicas: int) -> int:
+    """A replica count s2aio can run: 1 (the quick default) up to MAX_REPLICAS nodes."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int) \
+            or not 1 <= replicas <= MAX_REPLICAS:
+        raise S2AIOError(f"--replicas must be a whole number from 1 to {MAX_REPLICAS} "
+                         f"(3 shows quorum writes with one node down), not {replicas!r}")
+    return replicas
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -117,9 +132,11 @@ class S2AIO:
     """One Swift + storlets all-in-one whose every file lives in ``data_dir``."""
 
     def __init__(self, data_dir: str | os.PathLike | None = None, port: int | None = None,
-                 gateway: configs.GatewaySettings | None = None):
+                 gateway: configs.GatewaySettings | None = None, replicas: int | None = None):
         self.layout = Layout(Path(data_dir) if data_dir else default_data_dir())
         self._requested_port = port
+        # None: whatever the data dir was made with (1 for a new one).
+        self._requested_replicas = None if replicas is None else check_replicas(replicas)
         self._state: dict | None = None
         self.gateway = gateway or configs.GatewaySettings()
 
@@ -154,6 +171,43 @@ class S2AIO:
     @property
     def ports(self) -> configs.Ports:
         return configs.Ports(**self.state["ports"])
+
+    @property
+    def replicas(self) -> int:
+        """How many copies Swift keeps of everything (= nodes); the data dir's own
+        count once it exists."""
+        state = self._state if self._state is not None else self._load_state()
+        if state is not None:
+            self._state = state
+            return int(state.get("replicas", 1))
+        return self._requested_replicas or 1
+
+    @property
+    def nodes(self) -> tuple[int, ...]:
+        """Node numbers, 1..replicas."""
+        return tuple(range(1, self.replicas + 1))
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """Every process name of this s2aio, in start order."""
+        return process_names(self.replicas)
+
+    def node(self, number: int) -> configs.Node | None:
+        """Node ``number``'s ports (None with one replica: its servers use ``ports``)."""
+        self._check_node(number)
+        if self.replicas == 1:
+            return None
+        return configs.Node(number=number, **self.state["nodes"][number - 1])
+
+    def _check_node(self, number: int) -> None:
+        if isinstance(number, bool) or not isinstance(number, int) \
+                or number not in self.nodes:
+            raise S2AIOError(f"no node {number!r} here: this s2aio has node(s) "
+                             f"{', '.join(map(str, self.nodes))}")
+
+    def node_processes(self, number: int) -> tuple[str, ...]:
+        self._check_node(number)
+        return node_processes(number, self.replicas)
 
     @property
     def proxy_url(self) -> str:
@@ -197,7 +251,8 @@ class S2AIO:
 
     # -- creation ----------------------------------------------------------
     def _check_prerequisites(self) -> None:
-        for tool, hint in INSTALL_HINTS.items():
+        hints = dict(INSTALL_HINTS, **(REPLICA_HINTS if self.replicas > 1 else {}))
+        for tool, hint in hints.items():
             if shutil.which(tool) is None:
                 raise S2AIOError(hint)
         if not os.path.exists(SANDBOX_PYTHON):
@@ -246,7 +301,7 @@ class S2AIO:
         lay = self.layout
         private = [lay.etc, lay.devices, lay.logs]
         shared = [lay.run, lay.native, lay.root / "sbox"]
-        for where in ("proxy", "object"):
+        for where in self._sandbox_wheres():
             root = lay.sandbox_root(where)
             shared += [root, root / "pipes", root / "storlets"]
             private += [root / "logs", root / "cache"]
@@ -260,6 +315,14 @@ class S2AIO:
         for path in [lay.root] + shared:
             os.chown(path, 0, gid)
             os.chmod(path, 0o750 if path == lay.native else 0o710)
+
+    def _sandbox_wheres(self) -> list[str]:
+        """Sandbox roots: the proxy's, and each node's object server's."""
+        return ["proxy"] + [self.layout.object_where(self._node_number(n)) for n in self.nodes]
+
+    def _node_number(self, number: int) -> int | None:
+        """``number`` for per-node paths; None with one replica (its paths have no node)."""
+        return None if self.replicas == 1 else number
 
     def _landlock(self) -> str:
         """"on" or "off" for the gateway config; "on" fails here, not at the first call."""
@@ -290,24 +353,37 @@ class S2AIO:
         if root.exists() and any(root.iterdir()) and not self.layout.state_file.exists():
             raise S2AIOError(f"{root} is not empty and is not an s2aio data dir; "
                              "choose another --data-dir")
+        replicas = self._requested_replicas or 1
         proxy = self._requested_port or DEFAULT_PORT
         taken = {proxy}
-        ports = {"proxy": proxy}
-        for name in ("account", "container", "object", "memcached", "syslog"):
+
+        def free_port() -> int:
             port = pick_free_port()
             while port in taken:
                 port = pick_free_port()
             taken.add(port)
-            ports[name] = port
+            return port
+
+        ports = {"proxy": proxy}
+        for name in ("account", "container", "object", "memcached", "syslog"):
+            ports[name] = free_port()
         state = {"layout_version": LAYOUT_VERSION, "ports": ports,
                  "admin_key": secrets.token_urlsafe(18)}
-        for path in (self.layout.etc, self.layout.devices / "d1", self.layout.run,
-                     self.layout.logs):
+        nodes = [{kind: ports[kind] for kind in BACKENDS}]
+        if replicas > 1:
+            # Node 1 keeps the ports above; every other node gets its own.
+            ports["rsync"] = free_port()
+            nodes += [{kind: free_port() for kind in BACKENDS} for _ in range(replicas - 1)]
+            state.update(replicas=replicas, nodes=nodes, rsync_key=secrets.token_urlsafe(18))
+        for path in (self.layout.etc, self.layout.run, self.layout.logs):
             path.mkdir(parents=True, exist_ok=True)
+        for number in range(1, replicas + 1):
+            node = None if replicas == 1 else number
+            (self.layout.node_devices(node) / f"d{number}").mkdir(parents=True, exist_ok=True)
         from .rings import build_ring
 
-        for kind in ("account", "container", "object"):
-            build_ring(self.layout.etc, kind, ports[kind])
+        for kind in BACKENDS:
+            build_ring(self.layout.etc, kind, [node[kind] for node in nodes])
         self._write_state(state)
         return state
 
@@ -326,45 +402,84 @@ class S2AIO:
         files = {
             lay.swift_conf: configs.swift_conf(),
             lay.server_conf("proxy"): configs.proxy_conf(lay, ports, users,
-                                                         gateway.gateway_class),
+                                                         gateway.gateway_class, self.replicas),
             lay.internal_client_conf: configs.internal_client_conf(lay, ports),
             lay.gateway_conf("proxy"): configs.gateway_conf(lay, "proxy", gateway),
-            lay.gateway_conf("object"): configs.gateway_conf(lay, "object", gateway),
         }
-        for kind in ("account", "container", "object"):
-            files[lay.server_conf(kind)] = configs.backend_conf(kind, lay, ports,
-                                                                gateway.gateway_class)
+        for number in self.nodes:
+            node = self.node(number)
+            where = lay.object_where(node.number if node else None)
+            files[lay.gateway_conf(where)] = configs.gateway_conf(lay, where, gateway)
+            for kind in BACKENDS:
+                files[lay.server_conf(kind, node.number if node else None)] = \
+                    configs.backend_conf(kind, lay, ports, gateway.gateway_class, node)
+            lay.recon_dir(node.number if node else None).mkdir(mode=0o700, exist_ok=True)
+        if self.replicas > 1:
+            user = pwd.getpwuid(os.geteuid())
+            group = grp.getgrgid(os.getegid()).gr_name
+            nodes = [self.node(n) for n in self.nodes]
+            files[lay.rsyncd_conf] = configs.rsyncd_conf(lay, ports, nodes, user.pw_name, group)
+            files[lay.rsyncd_secrets] = f"s2aio:{self.state['rsync_key']}\n"
         for path, text in files.items():
-            path.write_text(text)
-            os.chmod(path, 0o600)
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            # Atomic: running servers and rsync (which re-reads its config on each
+            # connection) never see half a file when a partial start rewrites them.
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
 
     # -- processes ---------------------------------------------------------
     def _argv(self, name: str) -> list[str]:
-        ports = self.ports
+        ports, lay = self.ports, self.layout
         if name == "logsink":
             return [sys.executable, "-m", "s2aio.logsink", str(ports.syslog),
-                    str(self.layout.log_socket), str(self.layout.logs)]
+                    str(lay.log_socket), str(lay.logs)]
         if name == "memcached":
             argv = ["memcached", "-l", "127.0.0.1", "-p", str(ports.memcached), "-U", "0",
                     "-m", "64"]
             if os.geteuid() == 0:
                 argv += ["-u", "root"]
             return argv
-        return [sys.executable, "-m", "s2aio.server", name, str(self.layout.server_conf(name))]
+        if name == "rsync":
+            return ["rsync", "--daemon", "--no-detach", f"--config={lay.rsyncd_conf}"]
+        if name == "proxy":
+            return [sys.executable, "-m", "s2aio.server", "proxy", str(lay.server_conf("proxy"))]
+        number, kind = parse_process(name)
+        if kind == "daemons":
+            return [sys.executable, "-m", "s2aio.daemons"] + [
+                str(lay.server_conf(k, number)) for k in BACKENDS]
+        return [sys.executable, "-m", "s2aio.server", kind, str(lay.server_conf(kind, number))]
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, name: str = "") -> dict[str, str]:
         env = dict(os.environ)
+        env.pop("RSYNC_PASSWORD", None)
         env["S2AIO_SWIFT_CONF"] = str(self.layout.swift_conf)
         env["S2AIO_LIBSBUS"] = str(self.layout.libsbus)
         # The servers must import this very s2aio (its gateway), wherever it lives.
         pkg_parent = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
+        if parse_process(name)[1] == "daemons":
+            # The replicators' rsync client reads it from here, never from argv.
+            env["RSYNC_PASSWORD"] = self.state["rsync_key"]
         return env
 
+    def _port_of(self, name: str) -> int | None:
+        """The port process ``name`` listens on (None: the daemons runner)."""
+        ports = self.ports
+        shared = {"logsink": ports.syslog, "memcached": ports.memcached,
+                  "rsync": ports.rsync, "proxy": ports.proxy}
+        if name in shared:
+            return shared[name]
+        number, kind = parse_process(name)
+        if kind not in BACKENDS:
+            return None
+        return getattr(ports, kind) if number is None else self.node(number).port(kind)
+
     def _health_url(self, name: str) -> str | None:
-        if name in SERVERS:
-            return f"http://127.0.0.1:{getattr(self.ports, name)}/healthcheck"
+        if name == "proxy" or parse_process(name)[1] in BACKENDS:
+            return f"http://127.0.0.1:{self._port_of(name)}/healthcheck"
         return None
 
     def _process_up(self, name: str) -> bool:
@@ -400,15 +515,21 @@ class S2AIO:
 
     def running_processes(self) -> dict[str, bool]:
         return {name: procs.read_pid_file(self.layout.pid_file(name)) is not None
-                for name in PROCESSES}
+                for name in self.processes}
 
     def start(self, timeout: float = 30.0) -> bool:
-        """Start everything; False if it was already running (and healthy)."""
-        self._check_prerequisites()
+        """Start what is not running; False if everything already ran (and was healthy).
+
+        A data dir where only some processes are down (a killed proxy, a stopped
+        node) gets just those back; the others keep running and serving.
+        """
         state = self._load_state()
-        sandbox_user = self._sandbox_user()  # before anything is written
         if state is not None:
             self._state = state
+            self._check_replica_count(state)
+        self._check_prerequisites()
+        sandbox_user = self._sandbox_user()  # before anything is written
+        if state is not None:
             if self._requested_port and self._requested_port != state["ports"]["proxy"]:
                 if any(self.running_processes().values()):
                     raise S2AIOError(
@@ -416,68 +537,150 @@ class S2AIO:
                         f"{state['ports']['proxy']}; stop it first to change the port")
                 state["ports"]["proxy"] = self._requested_port
                 self._write_state(state)
-            running = self.running_processes()
-            if all(running.values()) and all(self._process_up(n) for n in PROCESSES):
+            down = [name for name in self.processes if not self._process_up(name)]
+            if not down:
                 return False
-            if any(running.values()):
-                self.stop()  # half-running: start clean
         else:
             self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.data_dir, 0o700)
             self._init_data_dir()
-        self._check_ports()
+            down = list(self.processes)
+        fresh = len(down) == len(self.processes)
+        for name in down:  # e.g. alive but not answering its health check
+            procs.stop_pid_file(self.layout.pid_file(name))
+        self._check_ports(down)
         self._secure_dirs(sandbox_user)
         prepare_native(self.layout.native)
         self._build_seccomp_filter()
         self._write_configs(sandbox_user)
         try:
-            env = self._env()
-            for name in PROCESSES:
-                pid = procs.spawn(self._argv(name), self.layout.pid_file(name),
-                                  self.layout.logs / f"{name}.out", env=env)
-                if name in SERVERS:
-                    continue
-                self._wait_up(name, pid, timeout)
-            for name in SERVERS:
-                pid = procs.read_pid_file(self.layout.pid_file(name)) or -1
-                self._wait_up(name, pid, timeout)
+            self._start_processes(down, timeout)
             self._bootstrap_accounts()
         except BaseException:
-            self.stop()
+            # A fresh start leaves nothing behind; a partial one leaves the
+            # processes that ran before it as they were.
+            if fresh:
+                self.stop()
+            else:
+                for name in down:
+                    procs.stop_pid_file(self.layout.pid_file(name))
             raise
         return True
 
-    def _check_ports(self) -> None:
-        ports = self.ports.as_dict()
-        for name, port in ports.items():
-            if not port_is_free(port):
+    def _check_replica_count(self, state: dict) -> None:
+        have = int(state.get("replicas", 1))
+        wanted = self._requested_replicas
+        if wanted is not None and wanted != have:
+            raise S2AIOError(
+                f"{self.data_dir} was made with {have} replica(s); it cannot change to "
+                f"{wanted}: start it without --replicas, or use another --data-dir (or "
+                f"`s2aio reset --data-dir {self.data_dir}` first, which deletes its data)")
+
+    def _start_processes(self, names: list[str], timeout: float) -> None:
+        """Spawn ``names`` (in ``self.processes`` order) and wait until each is up.
+
+        Shared helpers (log sink, memcached, rsync) must answer before the
+        servers start; servers start together and are awaited together."""
+        names = [n for n in self.processes if n in names]
+        env_of = {name: self._env(name) for name in names}
+        servers = []
+        if "rsync" in names:
+            # rsync creates its log with the umask; it may quote paths: owner-only.
+            os.close(os.open(self.layout.logs / "rsyncd.log",
+                             os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            os.chmod(self.layout.logs / "rsyncd.log", 0o600)
+        for name in names:
+            pid = procs.spawn(self._argv(name), self.layout.pid_file(name),
+                              self.layout.logs / f"{name}.out", env=env_of[name])
+            if self._health_url(name) is None and parse_process(name)[1] != "daemons":
+                self._wait_up(name, pid, timeout)
+            else:
+                servers.append((name, pid))
+        for name, pid in servers:
+            self._wait_up(name, pid, timeout)
+
+    def _check_ports(self, names: list[str] | None = None) -> None:
+        for name in names if names is not None else self.processes:
+            port = self._port_of(name)
+            if port and not port_is_free(port):
                 raise S2AIOError(
                     f"port {port} ({name}) is already in use on 127.0.0.1; free it or "
                     + ("choose another with --port" if name == "proxy"
                        else f"run `s2aio reset --data-dir {self.data_dir}`"))
 
     def stop(self) -> list[str]:
-        """End every process this data dir started (servers and sandboxes)."""
+        """End every process this data dir started (servers, daemons, rsync, sandboxes)."""
         stopped = []
         run = self.layout.run
         names = [p.stem for p in run.glob("*.pid")] if run.exists() else []
+        known = process_names(self._known_replicas())
         # Proxy first so no new request reaches a half-stopped backend.
-        order = [n for n in reversed(PROCESSES) if n in names] + \
-                [n for n in names if n not in PROCESSES]
+        order = [n for n in reversed(known) if n in names] + \
+                [n for n in names if n not in known]
         for name in order:
             if procs.stop_pid_file(run / f"{name}.pid"):
                 stopped.append(name)
-        # Safety net: a sandbox whose pid file was lost (e.g. a server killed
-        # mid-restart) is still recognisable by this data dir's sandbox path.
-        strays = procs.processes_mentioning(str(self.layout.root / "sbox") + "/")
+        stopped += self._stop_sandboxes(self.layout.root / "sbox", cgroups.group_prefix(
+            str(self.layout.root)))
+        return stopped
+
+    def _known_replicas(self) -> int:
+        try:
+            return self.replicas
+        except S2AIOError:  # an unreadable state file still lets stop end everything
+            return 1
+
+    def _stop_sandboxes(self, sbox: Path, cgroup_prefix: str) -> list[str]:
+        """Safety net after the servers: a sandbox whose pid file was lost (e.g. a
+        server killed mid-restart) is still recognisable by its sandbox path."""
+        stopped = []
+        strays = procs.processes_mentioning(str(sbox) + "/")
         for pid in strays:
             procs.kill_group_or_process(pid)
         if strays:
             stopped.append(f"{len(strays)} stray sandbox process(es)")
-        cgroups.remove_groups(cgroups.group_prefix(str(self.layout.root)))
-        if mounts.unmount_all(str(self.layout.root / "sbox")):
+        cgroups.remove_groups(cgroup_prefix)
+        if mounts.unmount_all(str(sbox)):
             stopped.append("(some sandbox pipe mounts could not be unmounted)")
         return stopped
+
+    # -- nodes -------------------------------------------------------------
+    def node_stop(self, number: int) -> list[str]:
+        """Stop node ``number``: its servers, its daemons and its object server's
+        storlets sandboxes (as a crashed or powered-off storage node would be)."""
+        procs_of = self.node_processes(number)
+        where = self.layout.object_where(self._node_number(number))
+        sandboxes = sorted(self.layout.run.glob(f"sandbox-{where}-*.pid"))
+        running = [p for p in sandboxes if procs.read_pid_file(p) is not None]
+        # Daemons and servers first; a sandbox dies with its object server
+        # (bubblewrap --die-with-parent), and is ended here if it did not.
+        stopped = [name for name in reversed(procs_of)
+                   if procs.stop_pid_file(self.layout.pid_file(name))]
+        for pid_file in sandboxes:
+            procs.stop_pid_file(pid_file)
+        stopped += [p.stem for p in running]
+        stopped += self._stop_sandboxes(
+            self.layout.sandbox_root(where),
+            f"{cgroups.group_prefix(str(self.layout.root))}{where}-")
+        return stopped
+
+    def node_start(self, number: int, timeout: float = 30.0) -> list[str]:
+        """Start node ``number``'s processes that are down; the ones started."""
+        names = self.node_processes(number)
+        self._check_prerequisites()
+        down = [name for name in names if not self._process_up(name)]
+        if not down:
+            return []
+        for name in down:
+            procs.stop_pid_file(self.layout.pid_file(name))
+        self._check_ports(down)
+        try:
+            self._start_processes(down, timeout)
+        except BaseException:
+            for name in down:
+                procs.stop_pid_file(self.layout.pid_file(name))
+            raise
+        return down
 
     def reset(self) -> None:
         """Stop and delete the whole data dir."""
@@ -541,7 +744,7 @@ class S2AIO:
 
     def status(self) -> Status:
         self.state  # raises if there is no s2aio here
-        processes = {name: self._process_up(name) for name in PROCESSES}
+        processes = {name: self._process_up(name) for name in self.processes}
         if not all(processes.values()):
             return Status(processes, "not run: some processes are down")
         try:

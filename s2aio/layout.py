@@ -9,6 +9,37 @@ from pathlib import Path
 LAYOUT_VERSION = 1
 
 SERVERS = ("account", "container", "object", "proxy")
+BACKENDS = ("account", "container", "object")
+MAX_REPLICAS = 5
+
+
+def node_prefix(node: int, replicas: int) -> str:
+    """Process-name prefix of node ``node``: none with one replica (its servers keep
+    the names a one-replica data dir always had), else ``n<N>-``."""
+    return "" if replicas == 1 else f"n{node}-"
+
+
+def node_processes(node: int, replicas: int) -> tuple[str, ...]:
+    """Node ``node``'s processes, in start order: its three servers, then (with
+    replicas) one process that runs Swift's replicators, updaters and auditors."""
+    prefix = node_prefix(node, replicas)
+    names = tuple(prefix + kind for kind in BACKENDS)
+    return names if replicas == 1 else names + (prefix + "daemons",)
+
+
+def process_names(replicas: int) -> tuple[str, ...]:
+    """Every process of one s2aio, in start order (``stop`` goes backwards)."""
+    shared = ("logsink", "memcached") + (("rsync",) if replicas > 1 else ())
+    nodes = tuple(name for n in range(1, replicas + 1) for name in node_processes(n, replicas))
+    return shared + nodes + ("proxy",)
+
+
+def parse_process(name: str) -> tuple[int | None, str]:
+    """``"n2-object"`` -> ``(2, "object")``; a shared or one-replica name -> ``(None, name)``."""
+    head, sep, kind = name.partition("-")
+    if sep and head[:1] == "n" and head[1:].isdigit():
+        return int(head[1:]), kind
+    return None, name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +58,33 @@ class Layout:
     def swift_conf(self) -> Path:
         return self.etc / "swift.conf"
 
-    def server_conf(self, kind: str) -> Path:
-        return self.etc / f"{kind}-server.conf"
+    def server_conf(self, kind: str, node: int | None = None) -> Path:
+        """A server's config; with replicas, each node's live in ``etc/n<N>/``."""
+        if node is None:
+            return self.etc / f"{kind}-server.conf"
+        return self.etc / f"n{node}" / f"{kind}-server.conf"
+
+    @property
+    def rsyncd_conf(self) -> Path:
+        return self.etc / "rsyncd.conf"
+
+    @property
+    def rsyncd_secrets(self) -> Path:
+        return self.etc / "rsyncd.secrets"
+
+    def node_devices(self, node: int | None = None) -> Path:
+        """The ``devices`` dir of a node's servers (one device, ``d<N>``, inside)."""
+        return self.devices if node is None else self.devices / f"n{node}"
+
+    def recon_dir(self, node: int | None = None) -> Path:
+        """Recon caches: one dir per node, so that two nodes' daemons never share a file."""
+        return self.run if node is None else self.run / f"n{node}"
+
+    @staticmethod
+    def object_where(node: int | None = None) -> str:
+        """The sandbox root name of a node's object server; the gateway derives its
+        pid files and cgroup names from it, so two nodes never share one."""
+        return "object" if node is None else f"object-n{node}"
 
     @property
     def internal_client_conf(self) -> Path:
