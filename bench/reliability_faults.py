@@ -32,7 +32,7 @@ from bench.reliability_load import stamp_fallback, swift_cells, wipe_container
 from tests.swiftcontents.faultproxy import FaultProxy
 
 CONVERGE_S = 90.0  # a node back up has the objects it missed within this (replicator passes)
-RECOVER_S = 60.0  # a fault's answer or recovery must come within this
+RECOVER_S = 90.0  # a fault's answer or recovery must come within this (memcache: 60 s)
 HANG_BUDGET_S = 4  # storlet_timeout of the hanging-storlet s2aio
 CLEAR_STATUSES = (413, 422, 503, 504, 507)
 
@@ -246,6 +246,27 @@ def kill_group(aio, name: str, sig: int) -> Callable[[], None]:
     return lambda: os.killpg(pid_of(aio, name), sig)
 
 
+def restore(aio, timeout: float = RECOVER_S) -> list[str]:
+    """``aio.start()`` until it works (within ``timeout``); what failed on the way.
+
+    After memcached restarts, Swift's proxy keeps it error-limited for up to 60 s
+    (``error_suppression_interval``), so logins, and start's own account check, answer
+    503 until then."""
+    from s2aio import S2AIOError
+
+    problems: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            aio.start()
+            return problems
+        except S2AIOError as exc:
+            problems.append(str(exc))
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(5)
+
+
 def fault_process(aio, server: JupyterServer, conn, name: str, kill: Callable[[], None],
                   label: str, quick: bool, outage: bool = True) -> Outcome:
     """``kill`` while saves run; failed saves must be clear 503s (and, with ``outage``,
@@ -261,8 +282,11 @@ def fault_process(aio, server: JupyterServer, conn, name: str, kill: Callable[[]
     wanted = (2 if quick else 4)
     saver.wait_for(lambda a: len((failed if outage else list)(a[before:])) >= wanted, RECOVER_S)
     began = time.monotonic()
-    aio.start()
+    problems = restore(aio)
     restarted = time.monotonic() - began
+    if problems:
+        out.lines.append(f"  aio.start() failed {len(problems)} time(s) before it worked: "
+                         f"{problems[0]}")
     during = len(saver.attempts)
     recovered = saver.wait_for(lambda a: bool(acked(a[during:])), RECOVER_S)
     back = time.monotonic() - began
@@ -459,8 +483,8 @@ def run(aio, *, quick: bool = False) -> dict[str, Any]:
         except Exception as exc:  # a fault that breaks the harness is not survived
             outcomes.append(Outcome(name, injected=True,
                                     failures=[f"{type(exc).__name__}: {exc}"]))
-        if getattr(aio, "status", None) and not aio.status().healthy:
-            aio.start()  # leave the cluster healthy for the next fault
+        if not aio.status().healthy:
+            restore(aio)  # leave the cluster healthy for the next fault
 
     try:
         boot = server.client()
