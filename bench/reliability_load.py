@@ -15,6 +15,7 @@ import json
 import random
 import statistics
 import threading
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -66,11 +67,20 @@ class Tally:
 
 
 @dataclass
-class SharedFile:
-    """Saves of one shared notebook: (Swift time, base hash, cells) of each ack."""
+class SharedAck:
+    """One acknowledged save of a shared notebook: when it was sent and answered
+    (this process's monotonic clock), the version it was based on, its cells."""
 
+    sent: float
+    done: float
+    base: str
+    cells: list[str]
+
+
+@dataclass
+class SharedFile:
     path: str
-    acks: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    acks: list[SharedAck] = field(default_factory=list)
 
 
 def text_of(rng: random.Random, size: int) -> str:
@@ -247,6 +257,7 @@ class LoadClient:
             return
         base = got.json().get("hash")
         cells = new_cells(self.rng, f"{shared.path} by c{self.n} {uuid.uuid4().hex[:8]}")
+        sent = time.monotonic()
         reply = self.call("shared_save", "PUT", f"/api/contents/{shared.path}",
                           {"type": "notebook", "content": notebook(*cells),
                            "path": shared.path, "hash": base}, ok=(200, 201, 409))
@@ -262,7 +273,7 @@ class LoadClient:
             self.tally.fallback(f"shared save {shared.path}: {reason}")
         with self.tally.lock:
             self.tally.acked += 1
-            shared.acks.append((str(model.get("last_modified")), str(base), cells))
+            shared.acks.append(SharedAck(sent, time.monotonic(), str(base), cells))
 
     def run(self, ops: int) -> None:
         kinds, weights = zip(*MIX.items())
@@ -310,13 +321,25 @@ def verify(conn, container: str, clients: list[LoadClient],
                 continue
             (torn if cells == "torn" else lost).append(path)
     for sf in shared:
-        if not sf.acks:
-            continue
-        newest = max(sf.acks, key=lambda a: a[0])[2]
-        cells = swift_cells(conn, container, sf.path)
-        if cells != newest:
-            (torn if cells == "torn" else lost).append(sf.path)
+        problem = shared_problem(sf, swift_cells(conn, container, sf.path))
+        if problem:
+            (torn if problem == "torn" else lost).append(f"{sf.path}: {problem}")
     return {"lost": lost, "torn": torn, "strays": strays}
+
+
+def shared_problem(sf: SharedFile, stored: Any) -> str | None:
+    """What is wrong with a shared notebook's final object, if anything.
+
+    Saves that overlapped in time may land in either order; a save acknowledged
+    before another was sent must not win over it."""
+    match = [a for a in sf.acks if a.cells == stored]
+    if not match:
+        return {None: "missing", "torn": "torn"}.get(stored, "not any acknowledged save")
+    winner = match[0]
+    later = [a for a in sf.acks if a.sent > winner.done]
+    if later:
+        return f"an older save won over {len(later)} save(s) sent after it was acknowledged"
+    return None
 
 
 def unseen_overwrites(shared: list[SharedFile]) -> int:
@@ -325,8 +348,8 @@ def unseen_overwrites(shared: list[SharedFile]) -> int:
     total = 0
     for sf in shared:
         bases = defaultdict(int)
-        for _, base, _ in sf.acks:
-            bases[base] += 1
+        for ack in sf.acks:
+            bases[ack.base] += 1
         total += sum(n - 1 for n in bases.values())
     return total
 
@@ -357,10 +380,11 @@ def run_load(server: JupyterServer, conn, *, clients: int, ops: int,
     boot.request("PUT", "/api/contents/shared", {"type": "directory"})
     for sf in shared:
         cells = [f"# {sf.path} initial"]
+        sent = time.monotonic()
         reply = boot.request("PUT", f"/api/contents/{sf.path}",
                              {"type": "notebook", "content": notebook(*cells)})
         if reply.ok:
-            sf.acks.append((str(reply.json().get("last_modified")), "initial", cells))
+            sf.acks.append(SharedAck(sent, time.monotonic(), "initial", cells))
         else:
             tally.error(f"shared setup {sf.path}: {reply.status} {reply.message()[:200]}")
     boot.close()
