@@ -73,6 +73,7 @@ bench: install
 	$(PY) bench/storlets_vs_client.py
 	$(PY) bench/contents_vs_peers.py
 	$(PY) bench/sandbox_cost.py
+	$(PY) bench/reliability.py
 
 stop:
 	$(PY) -m s2aio stop

@@ -553,15 +553,20 @@ class S2AIO:
         prepare_native(self.layout.native)
         self._build_seccomp_filter()
         self._write_configs(sandbox_user)
+        started = False
         try:
             self._start_processes(down, timeout)
+            started = True
             self._bootstrap_accounts()
         except BaseException:
             # A fresh start leaves nothing behind; a partial one leaves the
-            # processes that ran before it as they were.
+            # processes that ran before it as they were. Processes restarted healthy
+            # stay up even if the account check fails: a restarted memcached stays
+            # error-limited in the proxy for up to 60 s (logins answer 503), and
+            # stopping it again would keep every login failing for good.
             if fresh:
                 self.stop()
-            else:
+            elif not started:
                 for name in down:
                     procs.stop_pid_file(self.layout.pid_file(name))
             raise

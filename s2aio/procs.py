@@ -70,12 +70,12 @@ _children: dict[int, subprocess.Popen] = {}
 
 
 def _reap(pid: int) -> None:
-    proc = _children.pop(pid, None)
-    if proc is not None:
-        try:
-            proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            pass
+    """Collect our child ``pid`` once it has exited (never blocks). It stays known
+    until then: forgotten while still shutting down, it stayed a zombie that kept its
+    group "alive", and every stop of a Swift server waited out both 5 s timeouts."""
+    proc = _children.get(pid)
+    if proc is not None and proc.poll() is not None:
+        del _children[pid]
 
 
 def exited_early(pid: int) -> bool:
@@ -83,9 +83,26 @@ def exited_early(pid: int) -> bool:
     return proc is not None and proc.poll() is not None
 
 
+def orphaned_group(path: Path) -> int | None:
+    """The process group recorded in ``path`` when its leader died but members live on
+    (the worker of a SIGKILLed Swift server keeps serving, and holds the port).
+
+    Linux never reuses a pid while it names a live process group, so with no process
+    of that pid and members in its group, those members are the dead leader's own.
+    """
+    try:
+        pgid = int(path.read_text().partition(" ")[0])
+    except (OSError, ValueError):
+        return None
+    if pgid > 1 and not pid_is_alive(pgid) and _group_alive(pgid):
+        return pgid
+    return None
+
+
 def stop_pid_file(pid_file: Path, timeout: float = 5.0) -> bool:
-    """End the process group recorded in ``pid_file``; True if one was running."""
-    pid = read_pid_file(pid_file)
+    """End the process group recorded in ``pid_file`` (its leader's orphans too, when
+    the leader died alone); True if one was running."""
+    pid = read_pid_file(pid_file) or orphaned_group(pid_file)
     found = pid is not None
     if pid is not None:
         for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -26,6 +26,7 @@ import dataclasses
 import email.utils
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import threading
@@ -368,13 +369,16 @@ class Store:
         return list(self._pages(self.aux_container, prefix, delimiter))
 
     # -- writes -------------------------------------------------------------------
+    # Bodies go as BytesIO: swiftclient rewinds a seekable body to retry a PUT; for bytes it
+    # gives up at the first retry with a status-less "no ability to reset contents", which
+    # hid Swift's answer (507, 503, ...) from the user.
     def write(self, path: str, data: bytes, content_type: str | None,
               headers: dict[str, str] | None = None,
               query_string: str | None = None) -> dict[str, str]:
         """One PUT: Swift replaces the object only once the whole body arrived."""
         response: dict[str, Any] = {}
-        self._call(path, "put_object", self.container, self.key(path), data,
-                   content_type=content_type, headers=headers or {},
+        self._call(path, "put_object", self.container, self.key(path), io.BytesIO(data),
+                   content_length=len(data), content_type=content_type, headers=headers or {},
                    query_string=query_string, response_dict=response)
         return {k.lower(): v for k, v in response.get("headers", {}).items()}
 
@@ -384,7 +388,8 @@ class Store:
 
     def write_aux(self, name: str, data: bytes, headers: dict[str, str] | None = None) -> None:
         """One PUT in the aux container (an ``ETag`` header makes Swift verify the bytes)."""
-        self._call(name, "put_object", self.aux_container, name, data, headers=headers or {})
+        self._call(name, "put_object", self.aux_container, name, io.BytesIO(data),
+                   content_length=len(data), headers=headers or {})
 
     def delete_object(self, name: str, *, aux: bool = False, missing_ok: bool = True,
                       manifest: bool = False) -> None:

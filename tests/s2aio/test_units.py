@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,38 @@ def test_pid_file_ignores_a_reused_pid(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert not pid_file.exists()
+
+
+def test_stop_ends_the_orphans_of_a_killed_leader(tmp_path):
+    """A Swift server's worker outlives its SIGKILLed parent and keeps the port:
+    stop (and so start) must still end it."""
+    pid_file, child_file = tmp_path / "x.pid", tmp_path / "child"
+    code = ("import os, sys, time\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    time.sleep(60); os._exit(0)\n"
+            f"open({str(child_file)!r}, 'w').write(str(pid))\n"
+            "time.sleep(60)\n")
+    leader = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    pid_file.write_text(f"{leader.pid} {procs.process_start_time(leader.pid)}")
+    try:
+        while not child_file.exists() or not child_file.read_text():
+            assert leader.poll() is None
+            time.sleep(0.05)
+        child = int(child_file.read_text())
+        leader.kill()
+        leader.wait(timeout=5)
+        assert procs.read_pid_file(pid_file) is None  # the leader is gone...
+        assert procs.pid_is_alive(child)  # ...its worker is not
+        assert procs.stop_pid_file(pid_file)
+        assert not procs.pid_is_alive(child)
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+        try:
+            os.killpg(leader.pid, 9)
+        except OSError:
+            pass
 
 
 def test_log_line_strips_priority():

@@ -6,21 +6,35 @@ be counted; responses are streamed back untouched. Modes:
 - ``pass``: forward everything;
 - ``503``: answer every request with ``503 Service Unavailable``;
 - ``hang``: read requests and never answer (a timeout for the client);
-- ``fail_after``: forward ``budget`` requests, then behave like ``503``.
+- ``fail_after``: forward ``budget`` requests, then behave like ``503``;
+- ``status``: answer requests whose method is in ``methods`` with ``status``
+  (e.g. 507 Insufficient Storage, 413 Request Entity Too Large), forward the rest.
 """
 from __future__ import annotations
 
+import http
 import socket
 import threading
 
 UNAVAILABLE = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
 
 
+def status_response(status: int) -> bytes:
+    """A minimal answer with ``status``, its reason as the body (as Swift's are)."""
+    reason = http.HTTPStatus(status).phrase
+    body = f"{reason} (injected by the fault proxy)".encode()
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\nX-Trans-Id: tx-faultproxy\r\n\r\n").encode() + body
+
+
 class FaultProxy:
-    def __init__(self, target_port: int, mode: str = "pass", budget: int = 0) -> None:
+    def __init__(self, target_port: int, mode: str = "pass", budget: int = 0,
+                 status: int = 503, methods: tuple[str, ...] = ("PUT",)) -> None:
         self.target_port = target_port
         self.mode = mode
         self.budget = budget
+        self.status = status
+        self.methods = methods
         self.forwarded = 0
         self._lock = threading.Lock()
         self._sock = socket.socket()
@@ -52,6 +66,13 @@ class FaultProxy:
             self._open.append(client)
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
+    def _canned(self, request: bytes) -> bytes | None:
+        """The answer to give instead of forwarding ``request``; None to forward it."""
+        if self.mode == "status":
+            method = request.split(b" ", 1)[0].decode("latin-1")
+            return status_response(self.status) if method in self.methods else None
+        return None if self._should_forward() else UNAVAILABLE
+
     def _should_forward(self) -> bool:
         with self._lock:
             if self.mode == "pass":
@@ -72,8 +93,9 @@ class FaultProxy:
                     return
                 if self.mode == "hang":
                     continue
-                if not self._should_forward():
-                    client.sendall(UNAVAILABLE)
+                canned = self._canned(request)
+                if canned is not None:
+                    client.sendall(canned)
                     continue
                 if upstream is None:
                     upstream = socket.create_connection(("127.0.0.1", self.target_port))
