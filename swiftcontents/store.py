@@ -122,6 +122,8 @@ def status_for(exc: BaseException) -> int:
             return 403
         if code == 400:
             return 400
+        if code == 507:  # a full disk: Swift's answer about storage, not an outage
+            return 507
         return 503  # 5xx, no status (connection refused), timeouts
     return 503
 
@@ -170,6 +172,8 @@ class Store:
             msg = f"{what}: Swift answered {describe_client_error(exc, self.settings)}"
             if status == 503:
                 msg += " (Swift unavailable; nothing was changed, try again)"
+            elif status == 507:
+                msg += " (Swift is out of space; nothing was changed: free space or ask its operator)"
             raise SwiftContentsError(status, redact(msg, self.settings)) from None
         except (requests.exceptions.RequestException, OSError) as exc:
             raise SwiftContentsError(503, redact(

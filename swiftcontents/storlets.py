@@ -44,6 +44,9 @@ RETRY_AFTER = 60.0  # seconds before 'auto' tries an engine that just failed
 # A storlet's answer about its input, not about the engine: 422 (it failed or ran
 # past its budget on this input), 413 (too large, or over quota).
 USER_LEVEL = frozenset({413, 422})
+# Swift's answer about its storage (507 Insufficient Storage): no engine fault either;
+# the fallback's plain PUT would get it too.
+STORAGE_LEVEL = frozenset({507})
 META = "x-object-meta-"
 DIFF_TYPES = {"nbdime": "application/json", "text": "text/plain", "html": "text/html"}
 
@@ -136,11 +139,14 @@ class NotebookStorlets:
         - a user-level answer about this input (422: the storlet failed or ran past
           its budget on it; 413: too large or over quota): raised as such, the engine
           stays in use for every other call;
+        - Swift out of space (507): raised as such, the engine stays in use;
         - any other 4xx (storlets not enabled for the account, a name the engine
           refuses, the object gone): this call falls back, nobody else is affected.
         """
         if exc.status in USER_LEVEL:
             raise SwiftContentsError(exc.status, f"storlet {what}: {exc.message}") from None
+        if exc.status in STORAGE_LEVEL:
+            raise exc
         if exc.status >= 500:
             with self._lock:
                 self._down_until = time.monotonic() + RETRY_AFTER

@@ -75,6 +75,17 @@ def test_a_user_level_storlet_error_is_answered_and_disables_nothing(status, wha
 
 
 @pytest.mark.parametrize("what", ["save", "validate", "listing", "diff"])
+def test_swift_out_of_space_is_answered_and_rests_nothing(what):
+    nbs, store = NotebookStorlets("auto"), FakeStore(507)
+    store.objects["n.ipynb"] = (b"stored before", {})
+    with pytest.raises(SwiftContentsError) as err:
+        calls(nbs, store)[what]()
+    assert err.value.status == 507
+    assert store.objects["n.ipynb"][0] == b"stored before"
+    assert nbs.wanted() == (True, None)  # a full disk is no engine fault
+
+
+@pytest.mark.parametrize("what", ["save", "validate", "listing", "diff"])
 def test_an_engine_fault_falls_back_and_rests_the_engine(what):
     nbs, store = NotebookStorlets("auto"), FakeStore(503)
     result = calls(nbs, store)[what]()

@@ -75,7 +75,7 @@ def test_checkpoint_ids_route_safe_and_ordered():
     assert err.value.status_code == 404
 
 
-@pytest.mark.parametrize("code, status", [(404, 404), (409, 409), (401, 403), (500, 503), (503, 503), (None, 503)])
+@pytest.mark.parametrize("code, status", [(404, 404), (409, 409), (401, 403), (500, 503), (503, 503), (507, 507), (None, 503)])
 def test_swift_status_translation(code, status):
     assert status_for(ClientException("x", http_status=code)) == status
 
