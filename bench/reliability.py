@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import sys
 import tempfile
 import time
@@ -34,26 +33,18 @@ Result = dict[str, Any]
 
 
 def start_aio(replicas: int = REPLICAS, gateway: Any = None, prefix: str = "s2aio-r"):
-    """A started s2aio in a fresh temp dir; three replicas where supported.
-
-    Returns (aio, note): note says when fewer replicas than asked were possible."""
+    """A started s2aio with ``replicas`` replicas in a fresh temp dir; (aio, note)."""
     from s2aio import S2AIO
 
     data_dir = tempfile.mkdtemp(prefix=prefix)  # short: SBus socket paths are limited
     kwargs: dict[str, Any] = {"gateway": gateway} if gateway is not None else {}
-    note = ""
-    if "replicas" in inspect.signature(S2AIO).parameters:
-        kwargs["replicas"] = replicas
-    elif replicas > 1:
-        note = (f"this s2aio has no replicas option: ran on 1 replica, not {replicas} "
-                "(merge the replicas branch)")
-    aio = S2AIO(data_dir, free_port(), **kwargs)
+    aio = S2AIO(data_dir, free_port(), replicas=replicas, **kwargs)
     try:
         aio.start()
     except BaseException:
         aio.reset()
         raise
-    return aio, note
+    return aio, ""
 
 
 def prepare(aio) -> None:
