@@ -121,12 +121,16 @@ def campaign(sections: list[str], quick: bool) -> int:
         aio.reset()
 
 
-def standalone(run: Callable[..., Result], argv: list[str] | None = None) -> int:
-    """``python -m bench.reliability_<section> [--quick]``: one section on its own s2aio."""
-    parser = argparse.ArgumentParser()
+def standalone(run: Callable[..., Result], argv: list[str] | None = None, *,
+               description: str | None = None, replicas: int = REPLICAS) -> int:
+    """``python -m bench.reliability_<section> [--quick] [--replicas N]``: one section on
+    its own s2aio (``replicas``: the section's default), storlets deployed and warmed."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
+    parser.add_argument("--replicas", type=int, default=replicas,
+                        help=f"s2aio replicas (default {replicas})")
     args = parser.parse_args(argv)
-    aio, note = start_aio()
+    aio, note = start_aio(args.replicas)
     try:
         prepare(aio)
         began = time.monotonic()

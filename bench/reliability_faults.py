@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from bench._jupyter import REPO, JupyterServer, Reply, cell_sources, notebook, start_jupyter
-from bench.reliability_load import stamp_fallback, swift_cells, wipe_container
+from bench._jupyter import (REPO, JupyterServer, Reply, cell_sources, notebook, start_jupyter,
+                            wipe_container)
+from bench.reliability_load import stamp_fallback, swift_cells
 from tests.swiftcontents.faultproxy import FaultProxy
 
 CONVERGE_S = 90.0  # a node back up has the objects it missed within this (replicator passes)

@@ -21,7 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from bench._jupyter import Client, JupyterServer, Reply, cell_sources, notebook, start_jupyter
+from bench._jupyter import (Client, JupyterServer, Reply, cell_sources, notebook, read_object,
+                            start_jupyter, wipe_container)
 
 CLIENTS, OPS = 16, 50
 QUICK_CLIENTS, QUICK_OPS = 4, 10
@@ -293,16 +294,11 @@ class LoadClient:
 # -- verification straight from Swift ---------------------------------------------
 def swift_cells(conn, container: str, name: str) -> list[str] | None | str:
     """The stored notebook's cell sources; None if missing; "torn" if unreadable."""
-    from swiftclient import ClientException
-
+    got = read_object(conn, container, name)
+    if got is None:
+        return None
     try:
-        _, body = conn.get_object(container, name)
-    except ClientException as exc:
-        if exc.http_status == 404:
-            return None
-        raise
-    try:
-        return cell_sources(json.loads(body)) or "torn"
+        return cell_sources(json.loads(got[1])) or "torn"
     except ValueError:
         return "torn"
 
@@ -445,20 +441,6 @@ def run(aio, *, quick: bool = False, clients: int | None = None,
         wipe_container(conn, container)
         conn.close()
     return summarize(result, clients, ops)
-
-
-def wipe_container(conn, container: str) -> None:
-    """Delete a container and its aux container with everything in them (best effort)."""
-    from swiftclient import ClientException
-
-    for name in (container, f"{container}_swiftcontents"):
-        try:
-            _, rows = conn.get_container(name, full_listing=True)
-            for row in rows:
-                conn.delete_object(name, row["name"])
-            conn.delete_container(name)
-        except ClientException:
-            pass
 
 
 if __name__ == "__main__":
