@@ -24,7 +24,6 @@ parameter: each row must be its own notebook's) and the diff endpoint's checkpoi
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import unicodedata
@@ -38,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._campaign_jupyter import Jupyter, Reply  # noqa: E402
+from bench._jupyter import RawClient, Reply, start_jupyter, wipe_container  # noqa: E402
 
 SECTION = "paths"
 MAX_NAME_BYTES = 1024  # Swift's default max_object_name_length
@@ -202,10 +201,10 @@ def marker(reply: Reply) -> str | None:
 
 
 class Checker:
-    def __init__(self, jupyter: Jupyter, conn: Any) -> None:
-        self.jupyter, self.conn = jupyter, conn
-        self.container = jupyter.container
-        self.aux = f"{jupyter.container}_swiftcontents"
+    def __init__(self, http: RawClient, container: str, conn: Any) -> None:
+        self.http, self.conn = http, conn
+        self.container = container
+        self.aux = f"{container}_swiftcontents"
         self.tally = Tally()
         self.state = snapshot(conn, self.container, self.aux)
 
@@ -214,7 +213,7 @@ class Checker:
                 owners_of: Callable[[Reply], list[str | None]] | None = None) -> Reply:
         """One request, then the listing check: a refusal changed nothing, a success
         changed only what ``owners`` (denoted names) own."""
-        reply = self.jupyter.request(method, wire, body, quoted=True)
+        reply = self.http.request(method, wire, body, quoted=True)
         after = snapshot(self.conn, self.container, self.aux)
         diff = changed(self.state, after)
         self.state = after
@@ -266,7 +265,7 @@ class Checker:
         self.read_check(label, wire, key)
         if saved.status < 400:
             self.request(label, "checkpoint", [key], "POST", api + "/checkpoints")
-            listed = self.jupyter.request("GET", api + "/checkpoints", quoted=True).json()
+            listed = self.http.request("GET", api + "/checkpoints", quoted=True).json()
             own_ids = {c.get("id") for c in listed} if isinstance(listed, list) else set()
             for cid in hostile_ids:
                 reply = self.request(label, f"diff@{cid[:20]!r}", [], "GET",
@@ -291,7 +290,7 @@ class Checker:
         # the decoded name (and the raw wire text) as a body path: never URL-decoded
         for target in {t for t in (key, wire) if t}:
             own = f"own-{uuid.uuid4().hex[:6]}.ipynb"
-            self.jupyter.request("PUT", f"/api/contents/{own}",
+            self.http.request("PUT", f"/api/contents/{own}",
                                  {"type": "notebook", "content": notebook_for(own)})
             self.state = snapshot(self.conn, self.container, self.aux)
             reply = self.request(label, "rename to", [own, target.strip("/")], "PATCH",
@@ -301,7 +300,7 @@ class Checker:
                 self.request(label, "delete renamed", [target.strip("/")], "DELETE",
                              "/api/contents/" + quote(target.strip("/"), safe="/"))
             else:
-                self.jupyter.request("DELETE", f"/api/contents/{own}")
+                self.http.request("DELETE", f"/api/contents/{own}")
                 self.state = snapshot(self.conn, self.container, self.aux)
 
     def _drop_new_root_files(self, keep: str | None) -> None:
@@ -310,24 +309,24 @@ class Checker:
             name = entry[2:]
             if entry.startswith("c:") and "/" not in name and name not in BYSTANDERS \
                     and name != keep and not name.endswith("/"):
-                self.jupyter.request("DELETE", "/api/contents/" + quote(name, safe=""))
+                self.http.request("DELETE", "/api/contents/" + quote(name, safe=""))
         self.state = snapshot(self.conn, self.container, self.aux)
 
 
-def setup(jupyter: Jupyter) -> None:
+def setup(http: RawClient) -> None:
     for d in DIRS:
-        jupyter.request("PUT", f"/api/contents/{d}", {"type": "directory"})
+        http.request("PUT", f"/api/contents/{d}", {"type": "directory"})
     for name in BYSTANDERS:
-        reply = jupyter.request("PUT", "/api/contents/" + quote(name, safe="/"),
+        reply = http.request("PUT", "/api/contents/" + quote(name, safe="/"),
                                 {"type": "notebook", "content": notebook_for(name)})
         if reply.status >= 300:
             raise RuntimeError(f"cannot save bystander {name!r}: {reply.status} {reply.message()}")
-        jupyter.request("POST", "/api/contents/" + quote(name, safe="/") + "/checkpoints")
+        http.request("POST", "/api/contents/" + quote(name, safe="/") + "/checkpoints")
 
 
-def hostile_checkpoint_ids(jupyter: Jupyter) -> list[str]:
+def hostile_checkpoint_ids(http: RawClient) -> list[str]:
     """Ids a diff must refuse: traversal, another file's real id, separators."""
-    got = jupyter.request("GET", "/api/contents/victim.ipynb/checkpoints").json() or []
+    got = http.request("GET", "/api/contents/victim.ipynb/checkpoints").json() or []
     other = got[0]["id"] if got else "20240101T000000000000-abcdef"
     return ["", quote("../../victim.ipynb", safe=""), "..%2F..%2Fvictim.ipynb", quote(other),
             quote(other + "/../" + other, safe=""), "%00", "x" * 2000,
@@ -337,7 +336,7 @@ def hostile_checkpoint_ids(jupyter: Jupyter) -> list[str]:
 def check_listing(checker: Checker, names: list[str]) -> None:
     """A directory of hostile names listed by the storlet: each row is its own notebook."""
     folder = f"list-{uuid.uuid4().hex[:6]}"
-    j = checker.jupyter
+    j = checker.http
     j.request("PUT", f"/api/contents/{folder}", {"type": "directory"})
     saved = []
     for name in names:
@@ -368,11 +367,12 @@ def run_tricks(aio: Any, tricks: list[tuple[str, str]], *, checkpoint_ids: int |
     """Every trick; ``checkpoint_ids``: how many hostile checkpoint ids each diff tries
     (all by default)."""
     conn = aio.connection("test", retries=0)
-    jupyter = Jupyter(aio.env("test"), f"paths-{uuid.uuid4().hex[:8]}")
+    server = start_jupyter(aio.env("test"), f"paths-{uuid.uuid4().hex[:8]}")
+    http = server.raw_client()
     try:
-        setup(jupyter)
-        checker = Checker(jupyter, conn)
-        ids = hostile_checkpoint_ids(jupyter)[:checkpoint_ids]
+        setup(http)
+        checker = Checker(http, server.container, conn)
+        ids = hostile_checkpoint_ids(http)[:checkpoint_ids]
         for i, (label, wire) in enumerate(tricks):
             checker.trick(label, wire.replace("{u}", f"-{i}"), ids)
             if i % 25 == 24:
@@ -381,19 +381,13 @@ def run_tricks(aio: Any, tricks: list[tuple[str, str]], *, checkpoint_ids: int |
         check_listing(checker, LISTING_NAMES)
         for name in BYSTANDERS:  # each still holds its own notebook
             checker.read_check("bystander", quote(name, safe="/"), name)
-        if not jupyter.alive():
+        if not server.alive():
             checker.tally.failures.append("the jupyter server died")
         return checker.tally
     finally:
-        container = jupyter.container
-        jupyter.stop()
-        for name in (container, f"{container}_swiftcontents"):
-            try:
-                for row in conn.get_container(name, full_listing=True)[1]:
-                    conn.delete_object(name, row["name"])
-                conn.delete_container(name)
-            except Exception:  # best effort: a leftover test container harms nobody
-                pass
+        http.close()
+        server.stop()
+        wipe_container(conn, server.container)
         conn.close()
 
 
@@ -414,23 +408,9 @@ def run(aio: Any, *, quick: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer generated names")
-    args = parser.parse_args(argv)
-    from bench._common import fresh_s2aio
-    from deploy.api import deploy
+    from bench.reliability import standalone
 
-    with fresh_s2aio() as aio:
-        conn = aio.connection("test")
-        try:
-            deploy(conn, warm=True)
-        finally:
-            conn.close()
-        result = run(aio, quick=args.quick)
-    print("\n".join(result["lines"]))
-    for failure in result["failures"][:80]:
-        print("FAIL", failure)
-    return 0 if result["ok"] else 1
+    return standalone(run, argv, description=__doc__.split("\n")[0], replicas=1)
 
 
 if __name__ == "__main__":
