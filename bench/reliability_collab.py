@@ -17,9 +17,10 @@ Client A types into a cell, client B must see it. Two scenarios, repeated:
   content) and the next autosave must not overwrite it.
 
 ``run(aio, quick=False)`` returns the section's figures; ``python -m
-bench.reliability_collab [--quick] [--replicas N]`` starts its own s2aio. Secrets: the Jupyter token goes
-through a 0600 file (``JUPYTER_TOKEN_FILE``) and Swift's credentials through the
-environment, never on a command line.
+bench.reliability_collab [--quick] [--replicas N]`` starts its own s2aio (one replica by
+default). The server is ``bench/_jupyter.py``'s: the Jupyter token goes through a 0600
+file (``JUPYTER_TOKEN_FILE``) and Swift's credentials through the environment, never on
+a command line.
 """
 from __future__ import annotations
 
@@ -27,12 +28,7 @@ import asyncio
 import dataclasses
 import json
 import math
-import os
-import secrets
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +40,9 @@ from urllib.parse import quote
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # ``python bench/reliability_collab.py`` puts bench/ first
     sys.path.insert(0, str(REPO))
+
+from bench._jupyter import (Client, JupyterError, JupyterServer, cell_sources,  # noqa: E402
+                            read_object, start_jupyter)
 
 # Collaboration's timers, small to keep runs short (defaults: 1 s each).
 SAVE_DELAY_S = 0.4  # document_save_delay: autosave after this much quiet
@@ -58,127 +57,35 @@ class CollabError(Exception):
 
 
 # -- the server ----------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+EXTENSIONS = {"jupyter_server_ydoc": True, "jupyter_server_fileid": True}
+SETTINGS = (f"--YDocExtension.document_save_delay={SAVE_DELAY_S}",
+            f"--YDocExtension.file_poll_interval={POLL_S}")
 
 
-@dataclasses.dataclass
-class CollabServer:
-    """A jupyter_server process on Swift with collaboration; ``stop()`` ends it."""
-
-    url: str
-    token: str
-    container: str
-    proc: subprocess.Popen
-    home: Path
-
-    @property
-    def log_path(self) -> Path:
-        return self.home / "server.log"
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def reloads(self, room: str) -> int:
-        """How often the server reloaded ``room`` from Swift over an outside change."""
-        return sum(1 for line in self.log_text().splitlines()
-                   if RELOAD_LINE in line and room in line)
-
-    def stop(self, keep_home: bool = False) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if not keep_home:
-            shutil.rmtree(self.home, ignore_errors=True)
-
-
-def server_argv(port: int, home: Path, container: str) -> list[str]:
-    """Settings only, never a secret."""
-    extensions = {"swiftcontents": True, "jupyter_server_ydoc": True,
-                  "jupyter_server_fileid": True}
-    return [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}",
-            "--ip=127.0.0.1", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={home}",
-            "--ServerApp.contents_manager_class=swiftcontents.SwiftContentsManager",
-            f"--SwiftContentsManager.container={container}",
-            f"--ServerApp.jpserver_extensions={extensions!r}",
-            f"--YDocExtension.document_save_delay={SAVE_DELAY_S}",
-            f"--YDocExtension.file_poll_interval={POLL_S}",
-            *(["--allow-root"] if os.geteuid() == 0 else [])]
-
-
-def server_env(home: Path, swift_env: Mapping[str, str], token_file: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("JUPYTER_TOKEN", "OS_AUTH_TOKEN", "OS_STORAGE_URL")}
-    env.update(swift_env)
-    env.update(JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
-               JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTER_TOKEN_FILE=str(token_file),
-               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p))
-    return env
-
-
-async def start_server(swift_env: Mapping[str, str], home: Path | None = None,
-                       timeout: float = START_TIMEOUT_S) -> CollabServer:
+async def start_server(swift_env: Mapping[str, str], home: Path | None = None) -> JupyterServer:
     """Start the server in ``home`` (a fresh temp dir by default: its ystore, session
     file and log live there) on a fresh container, and wait until it answers."""
     home = home or Path(tempfile.mkdtemp(prefix="jupyter-collab-"))
-    os.chmod(home, 0o700)
-    token, token_file = secrets.token_hex(24), home / "token"
-    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token)
-    port, container = free_port(), f"collab-{uuid.uuid4().hex[:8]}"
-    with open(home / "server.log", "wb") as log:
-        proc = subprocess.Popen(server_argv(port, home, container),
-                                env=server_env(home, swift_env, token_file), cwd=home,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = CollabServer(f"http://127.0.0.1:{port}", token, container, proc, home)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if (await rest(server, "GET", "/api/status"))[0] == 200:
-                return server
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            tail = server.log_text()[-3000:]
-            server.stop()
-            raise CollabError(f"jupyter_server with collaboration did not start:\n{tail}")
-        await asyncio.sleep(0.25)
-
-
-async def rest(server: CollabServer, method: str, path: str,
-               body: Any = None) -> tuple[int, Any]:
-    """One REST call with the token in a header: (status, parsed JSON or None)."""
-    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-
-    request = HTTPRequest(server.url + quote(path, safe="/?=&%"), method=method,
-                          headers={"Authorization": f"token {server.token}"},
-                          body=None if body is None else json.dumps(body),
-                          allow_nonstandard_methods=True, request_timeout=60)
-    response = await AsyncHTTPClient().fetch(request, raise_error=False)
-    if response.code == 599 and response.error is not None:
-        raise OSError(str(response.error))
     try:
-        doc = json.loads(response.body) if response.body else None
-    except ValueError:
-        doc = None
-    return response.code, doc
+        return await asyncio.to_thread(
+            start_jupyter, swift_env, f"collab-{uuid.uuid4().hex[:8]}", extensions=EXTENSIONS,
+            extra=SETTINGS, home=home, timeout=START_TIMEOUT_S)
+    except JupyterError as exc:
+        raise CollabError(f"with collaboration: {exc}") from exc
 
 
-async def rest_ok(server: CollabServer, method: str, path: str, body: Any = None) -> Any:
-    status, doc = await rest(server, method, path, body)
-    if status >= 300:
-        raise CollabError(f"{method} {path}: {status} {doc}")
-    return doc
+def room_reloads(server: JupyterServer, room: str) -> int:
+    """How often the server reloaded ``room`` from Swift over an outside change."""
+    return sum(1 for line in server.log_text().splitlines()
+               if RELOAD_LINE in line and room in line)
+
+
+async def rest_ok(http: Client, method: str, path: str, body: Any = None) -> Any:
+    """One REST call (in a thread: the event loop serves the rooms meanwhile); its JSON."""
+    reply = await asyncio.to_thread(http.request, method, path, body)
+    if not reply.ok:
+        raise CollabError(f"{method} {path}: {reply.status} {reply.json() or reply.message()}")
+    return reply.json()
 
 
 # -- a client of a room -----------------------------------------------------------------
@@ -222,7 +129,7 @@ class RoomClient:
         self._task: asyncio.Task | None = None
         self._stop = asyncio.Event()
 
-    async def join(self, server: CollabServer, room: str, session_id: str) -> None:
+    async def join(self, server: JupyterServer, room: str, session_id: str) -> None:
         from pycrdt import Provider
         from tornado.httpclient import HTTPRequest
         from tornado.websocket import websocket_connect
@@ -294,17 +201,14 @@ class Stored:
 
 
 def stored(conn: Any, container: str, name: str) -> Stored | None:
-    from swiftclient.exceptions import ClientException
-
-    try:
-        headers, body = conn.get_object(container, name)
-    except ClientException as exc:
-        if exc.http_status == 404:
-            return None
-        raise
-    cells = json.loads(body)["cells"]
-    return Stored([c["source"] if isinstance(c["source"], str) else "".join(c["source"])
-                   for c in cells], float(headers["x-timestamp"]), headers["etag"].strip('"'))
+    got = read_object(conn, container, name)
+    if got is None:
+        return None
+    headers, body = got
+    sources = cell_sources(json.loads(body))
+    if sources is None:
+        raise CollabError(f"{name} in Swift is not a notebook")
+    return Stored(sources, float(headers["x-timestamp"]), headers["etag"].strip('"'))
 
 
 def put_outside(conn: Any, container: str, name: str, sources: list[str]) -> Stored:
@@ -335,7 +239,8 @@ def new_notebook(sources: list[str]) -> dict[str, Any]:
 class Shared:
     """A notebook open in two clients (A types, B watches) and its room."""
 
-    server: CollabServer
+    server: JupyterServer
+    http: Client  # REST, run in threads
     conn: Any  # swiftclient Connection (test account), run in threads
     path: str
     room: str
@@ -351,18 +256,18 @@ class Shared:
         await self.b.leave()
 
 
-async def open_shared(server: CollabServer, conn: Any, path: str,
+async def open_shared(server: JupyterServer, http: Client, conn: Any, path: str,
                       sources: list[str]) -> Shared:
     """Create the notebook over REST, get its room, and join it with A and B."""
-    await rest_ok(server, "PUT", f"/api/contents/{path}",
+    await rest_ok(http, "PUT", f"/api/contents/{path}",
                   {"type": "notebook", "content": new_notebook(sources)})
-    session = await rest_ok(server, "PUT", f"/api/collaboration/session/{path}",
+    session = await rest_ok(http, "PUT", f"/api/collaboration/session/{path}",
                             {"format": "json", "type": "notebook"})
     room = f"json:notebook:{session['fileId']}"
     a, b = RoomClient("A"), RoomClient("B")
     await a.join(server, room, session["sessionId"])
     await b.join(server, room, session["sessionId"])
-    return Shared(server, conn, path, room, a, b)
+    return Shared(server, http, conn, path, room, a, b)
 
 
 async def settled(shared: Shared, text: str, index: int = 0) -> Stored:
@@ -407,7 +312,7 @@ async def rename_during_typing(shared: Shared, trial: int) -> RenameOutcome:
     saved_text = shared.a.source() + f" r{trial}"
     await shared.a.type(f" r{trial}")
     await settled(shared, saved_text)  # the last autosave before the rename
-    reloads = shared.server.reloads(shared.room)
+    reloads = room_reloads(shared.server, shared.room)
 
     unsaved_part, after_part = f" u{trial}-typed", f" a{trial}"
     await shared.a.type(unsaved_part, pause=0.005)
@@ -415,7 +320,7 @@ async def rename_during_typing(shared: Shared, trial: int) -> RenameOutcome:
     unsaved = before is not None and before.sources[0] == saved_text
     new_path = f"renamed-{trial}-{uuid.uuid4().hex[:6]}.ipynb"
     began = time.perf_counter()
-    await rest_ok(shared.server, "PATCH", f"/api/contents/{shared.path}", {"path": new_path})
+    await rest_ok(shared.http, "PATCH", f"/api/contents/{shared.path}", {"path": new_path})
     took = time.perf_counter() - began
     old_path, shared.path = shared.path, new_path
     await shared.a.type(after_part)
@@ -426,11 +331,12 @@ async def rename_during_typing(shared: Shared, trial: int) -> RenameOutcome:
         await settled(shared, want, index=0)
     except CollabError as exc:
         now = await shared.swift()
-        return RenameOutcome(False, unsaved, shared.server.reloads(shared.room) > reloads, took,
+        reloaded = room_reloads(shared.server, shared.room) > reloads
+        return RenameOutcome(False, unsaved, reloaded, took,
                              f"{exc}; A={shared.a.source()!r} B={shared.b.source()!r} "
                              f"Swift={now.sources[0] if now else None!r}")
     old_left = await shared.swift(old_path)
-    reloaded = shared.server.reloads(shared.room) > reloads
+    reloaded = room_reloads(shared.server, shared.room) > reloads
     kept = old_left is None and not reloaded
     detail = "" if kept else (f"old name still in Swift: {old_path}" if old_left is not None
                               else "the server reloaded the room from Swift")
@@ -469,7 +375,7 @@ async def outside_write_same_second(shared: Shared, trial: int) -> OutsideOutcom
                     and (previous is None or now.etag != previous.etag))
 
     await wait_for(autosaved, f"the autosave of {saved_text!r}", every=0.01)
-    reloads = shared.server.reloads(shared.room)
+    reloads = room_reloads(shared.server, shared.room)
     outside_cell = f"outside write {trial}"
     outside_sources = [f"outside {trial}: {uuid.uuid4().hex[:8]}", outside_cell]
     written = await asyncio.to_thread(put_outside, shared.conn, shared.server.container,
@@ -492,7 +398,7 @@ async def outside_write_same_second(shared: Shared, trial: int) -> OutsideOutcom
         pass
     now = await shared.swift()
     kept = bool(now and outside_cell in now.sources)
-    noticed = noticed and shared.server.reloads(shared.room) > reloads
+    noticed = noticed and room_reloads(shared.server, shared.room) > reloads
     detail = "" if noticed and kept else (
         f"noticed={noticed} kept={kept}: Swift={now.sources if now else None!r} "
         f"A={shared.a.sources()!r}")
@@ -510,9 +416,10 @@ async def campaign(swift_env: Mapping[str, str], conn: Any, renames: int, writes
     """Both scenarios on one server; figures and failures. The server's files stay in
     ``home`` when it is given (for a secrets scan), else they are removed."""
     server = await start_server(swift_env, home)
+    http = server.client()
     failures: list[str] = []
     try:
-        shared = await open_shared(server, conn, "collab.ipynb", ["# shared", "second cell"])
+        shared = await open_shared(server, http, conn, "collab.ipynb", ["# shared", "second cell"])
         try:
             await shared.a.type(" hello ")
             latencies = await sync_latencies(shared, 20)
@@ -538,6 +445,7 @@ async def campaign(swift_env: Mapping[str, str], conn: Any, renames: int, writes
         finally:
             await shared.close()
     finally:
+        http.close()
         log = server.log_text()
         server.stop(keep_home=home is not None)
     return {"latencies": latencies, "renames": rename_results, "writes": write_results,
@@ -596,32 +504,9 @@ def run(aio: Any, *, quick: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
+    from bench.reliability import standalone
 
-    from deploy.api import deploy
-    from s2aio import S2AIO
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--replicas", type=int, default=1, help="s2aio replicas (default 1)")
-    args = parser.parse_args(argv)
-    extra = {"replicas": args.replicas} if args.replicas != 1 else {}
-    aio = S2AIO(tempfile.mkdtemp(prefix="s2aio-c"), free_port(), **extra)
-    try:
-        aio.start()
-        conn = aio.connection("test")
-        try:
-            deploy(conn, warm=True)
-        finally:
-            conn.close()
-        result = run(aio, quick=args.quick)
-    finally:
-        aio.reset()
-    for line in result["lines"]:
-        print(line)
-    for failure in result["failures"]:
-        print("FAILED:", failure)
-    return 0 if result["ok"] else 1
+    return standalone(run, argv, description=__doc__.splitlines()[0], replicas=1)
 
 
 if __name__ == "__main__":
