@@ -48,7 +48,6 @@ from bench._jupyter import (Client, JupyterError, JupyterServer, cell_sources,  
 SAVE_DELAY_S = 0.4  # document_save_delay: autosave after this much quiet
 POLL_S = 0.25  # file_poll_interval: how often the room's file is checked for outside changes
 SETTLE_S = 20.0  # longest wait for a state every part must reach
-START_TIMEOUT_S = 90.0
 RELOAD_LINE = "Out-of-band changes"  # jupyter_server_ydoc's log line when it reloads a room
 
 
@@ -69,7 +68,7 @@ async def start_server(swift_env: Mapping[str, str], home: Path | None = None) -
     try:
         return await asyncio.to_thread(
             start_jupyter, swift_env, f"collab-{uuid.uuid4().hex[:8]}", extensions=EXTENSIONS,
-            extra=SETTINGS, home=home, timeout=START_TIMEOUT_S)
+            extra=SETTINGS, home=home)
     except JupyterError as exc:
         raise CollabError(f"with collaboration: {exc}") from exc
 
