@@ -19,7 +19,9 @@ FAMILIES = ("truncated at 10/", "raw NUL", "10000-deep lists", "10000-deep top l
             "lone surrogate in the kernel", "nbformat = -1", "nbformat_minor = \"4\"",
             "nbformat = 1000", "cells.0.source = NaN", "cells.0.cell_type = []",
             "metadata.kernelspec = []", "duplicate nbformat (4 then 3)",
-            "duplicate cells (list then int)", "100000 invalid cells", "escapes that expand")
+            "duplicate cells (list then int)", "100000 invalid cells", "escapes that expand",
+            "worksheets = 5", "nbformat 3 with a top-level cells list",
+            "a source list holding a number", "an output text list holding a list")
 
 
 @pytest.fixture(scope="module")
