@@ -49,6 +49,16 @@ def test_the_campaign_has_at_least_300_cases_and_is_reproducible():
     assert len({c.data for c in first}) == 30
 
 
+def test_failed_cases_are_saved_byte_for_byte(tmp_path):
+    cases = rh.generated_cases(3)
+    rh.save_cases(cases, tmp_path / "failed")
+    index = (tmp_path / "failed" / "index.txt").read_text().splitlines()
+    assert len(index) == 3
+    for line, case in zip(index, cases):
+        file_name, name = line.split("\t")
+        assert name == case.name and (tmp_path / "failed" / file_name).read_bytes() == case.data
+
+
 def test_no_5xx_and_every_target_answers(tally, cases):
     assert tally.five_xx == 0 and tally.no_answer == 0, "\n".join(tally.failures)
     assert all(tally.answered[t] == len(cases) for t in rh.HOSTILE_TARGETS), tally.answered
