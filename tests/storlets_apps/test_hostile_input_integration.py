@@ -20,6 +20,7 @@ FAMILIES = ("truncated at 10/", "raw NUL", "10000-deep lists", "10000-deep top l
             "nbformat = 1000", "cells.0.source = NaN", "cells.0.cell_type = []",
             "metadata.kernelspec = []", "duplicate nbformat (4 then 3)",
             "duplicate cells (list then int)", "100000 invalid cells", "escapes that expand",
+            "100000 outputs in one cell",
             "worksheets = 5", "nbformat 3 with a top-level cells list",
             "a source list holding a number", "an output text list holding a list")
 
