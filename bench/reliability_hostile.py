@@ -535,11 +535,13 @@ def run_cases(aio: Any, cases: Iterable[Case], *, api: bool = True,
             for outcome in check_case(index, case, engine, api_probe):
                 tally.record(case, outcome)
             after = sandbox_processes(Path(aio.data_dir))
-            if after != before or (jupyter and not jupyter.alive()):
+            # A process gone is a crash; a new one is not (a first call on another
+            # node, or of another storlet, starts its sandbox or daemon).
+            if before - after or (jupyter and not jupyter.alive()):
                 tally.crashes += 1
                 tally.failures.append(f"{case.name}: a sandbox process or the server ended: "
                                       f"{sorted(before - after)} gone, {sorted(after - before)} new")
-                before = after
+            before = after
             served = engine.serves_good_request() and (api_probe is None or api_probe.serves_good_request())
             if not served:
                 tally.not_served_after += 1
