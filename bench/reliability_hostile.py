@@ -156,6 +156,14 @@ def hand_cases(big: bool = True) -> list[Case]:
                        "cells.1", "cells.1.attachments"):
         for value in wrong_values:
             add(f"{field_path} = {value[:12]}", _with(field_path, value))
+    # found by generated cases: each was an internal error once
+    for value in ("5", "true", '"abc"', '{"cells": []}'):
+        add(f"nbformat 3, worksheets = {value}", '{"nbformat": 3, "nbformat_minor": 0, '
+            '"metadata": {}, "worksheets": ' + value + "}")
+    add("nbformat 3 with a top-level cells list", '{"nbformat": 3, "metadata": {}, "cells": '
+        '[{"cell_type": "raw"}, {"cell_type": [], "metadata": {}, "source": []}]}')
+    add("a source list holding a number", _with("cells.0.source", '["a", 1.5, null]'))
+    add("an output text list holding a list", _with("cells.0.outputs.0.text", '["a", ["b"]]'))
     # duplicate keys
     add("duplicate nbformat (4 then 3)", text.replace('"nbformat": 4', '"nbformat": 4, "nbformat": 3'))
     add("duplicate nbformat (3 then 4)", text.replace('"nbformat": 4', '"nbformat": 3, "nbformat": 4'))
@@ -278,7 +286,11 @@ def generated_cases(count: int) -> list[Case]:
             found[_serialise(*drawn)] = None
 
     collect()
-    return [Case(f"generated {i}", data) for i, data in enumerate(found)]
+    # The digest names the bytes: hypothesis also draws literals of the local modules
+    # loaded (its "local constants"), so a process that imported other modules, or code
+    # edited since, draws a different "generated N". Replay a failure from its bytes.
+    return [Case(f"generated {i} (sha1 {hashlib.sha1(data).hexdigest()[:10]})", data)
+            for i, data in enumerate(found)]
 
 
 def all_cases(quick: bool = False) -> list[Case]:
@@ -473,6 +485,7 @@ class Tally:
     not_served_after: int = 0
     longest: tuple[float, str] = (0.0, "")
     failures: list[str] = field(default_factory=list)
+    failed: list[Case] = field(default_factory=list)  # to save and replay byte for byte
 
     def record(self, case: Case, outcome: Outcome) -> None:
         if outcome.status:
@@ -518,18 +531,23 @@ def run_cases(aio: Any, cases: Iterable[Case], *, api: bool = True,
         before = sandbox_processes(Path(aio.data_dir))
         for index, case in enumerate(cases):
             tally.cases += 1
+            failures_before = len(tally.failures)
             for outcome in check_case(index, case, engine, api_probe):
                 tally.record(case, outcome)
             after = sandbox_processes(Path(aio.data_dir))
-            if after != before or (jupyter and not jupyter.alive()):
+            # A process gone is a crash; a new one is not (a first call on another
+            # node, or of another storlet, starts its sandbox or daemon).
+            if before - after or (jupyter and not jupyter.alive()):
                 tally.crashes += 1
                 tally.failures.append(f"{case.name}: a sandbox process or the server ended: "
                                       f"{sorted(before - after)} gone, {sorted(after - before)} new")
-                before = after
+            before = after
             served = engine.serves_good_request() and (api_probe is None or api_probe.serves_good_request())
             if not served:
                 tally.not_served_after += 1
                 tally.failures.append(f"{case.name}: the next good request failed")
+            if len(tally.failures) > failures_before:
+                tally.failed.append(case)
             if index % 50 == 49:
                 log(f"  {index + 1} cases, {tally.five_xx} 5xx, {tally.crashes} crashes")
     finally:
@@ -569,9 +587,23 @@ def report(tally: Tally) -> dict[str, Any]:
     return {"section": SECTION, "lines": lines, "ok": ok, "failures": tally.failures}
 
 
-def run(aio: Any, *, quick: bool = False) -> dict[str, Any]:
+def save_cases(cases: Iterable[Case], folder: Path) -> None:
+    """Each case's bytes as ``<sha1>.bin`` with its name in ``index.txt``: generated cases
+    are not the same bytes in another process, so a failure is replayed from these."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "index.txt", "a", encoding="utf-8") as index:
+        for case in cases:
+            digest = hashlib.sha1(case.data).hexdigest()
+            (folder / f"{digest}.bin").write_bytes(case.data)
+            index.write(f"{digest}.bin\t{case.name}\n")
+
+
+def run(aio: Any, *, quick: bool = False, save_failures: Path | None = None) -> dict[str, Any]:
     cases = all_cases(quick)
-    result = report(run_cases(aio, cases, log=print))
+    tally = run_cases(aio, cases, log=print)
+    if save_failures is not None:
+        save_cases(tally.failed, save_failures)
+    result = report(tally)
     if len(cases) < MIN_CASES:
         result["ok"] = False
         result["failures"].append(f"only {len(cases)} cases (at least {MIN_CASES})")
@@ -581,6 +613,8 @@ def run(aio: Any, *, quick: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="no cases of tens of megabytes")
+    parser.add_argument("--save-failures", type=Path, metavar="DIR",
+                        help="write the bytes of every case that missed a target to DIR")
     args = parser.parse_args(argv)
     from bench._common import fresh_s2aio
     from deploy.api import deploy
@@ -591,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
             deploy(conn, warm=True)
         finally:
             conn.close()
-        result = run(aio, quick=args.quick)
+        result = run(aio, quick=args.quick, save_failures=args.save_failures)
     print("\n".join(result["lines"]))
     for failure in result["failures"][:50]:
         print("FAIL", failure)

@@ -237,12 +237,16 @@ def _is_json_mime(mime):
         mime.startswith("application/") and mime.endswith("+json"))
 
 
+def _is_lines(value):
+    """A list of strings: the multi-line form nbformat joins (any other list stays as is)."""
+    return isinstance(value, list) and all(isinstance(line, str) for line in value)
+
+
 def _join_bundle(bundle):
     if not isinstance(bundle, dict):
         return
     for key, value in list(bundle.items()):
-        if (not _is_json_mime(key) and isinstance(value, list)
-                and all(isinstance(line, str) for line in value)):
+        if not _is_json_mime(key) and _is_lines(value):
             bundle[key] = "".join(value)
 
 
@@ -259,7 +263,7 @@ def in_memory_form(nb):
     for cell in nb.get("cells") or ():
         if not isinstance(cell, dict):
             continue
-        if isinstance(cell.get("source"), list):
+        if _is_lines(cell.get("source")):
             cell["source"] = "".join(cell["source"])
         if isinstance(cell.get("metadata"), dict):
             cell["metadata"].pop("trusted", None)
@@ -274,7 +278,7 @@ def in_memory_form(nb):
                 kind = output.get("output_type", "")
                 if kind in ("execute_result", "display_data"):
                     _join_bundle(output.get("data"))
-                elif kind and isinstance(output.get("text"), list):
+                elif kind and _is_lines(output.get("text")):
                     output["text"] = "".join(output["text"])
     return nb
 

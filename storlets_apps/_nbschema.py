@@ -182,7 +182,10 @@ def _detailed_errors(nb, major, minor, first, max_errors, budget):
     _, schema = _schema(major, minor)
     errors = []
     cells = nb.get("cells")
-    if isinstance(cells, list):
+    # Per-cell detail needs the schema's generic "cell" definition: nbformat 4 has it;
+    # nbformat 3 keeps cells in worksheets and has none (a top-level "cells" there is
+    # just an additional property), so its verdict is fastjsonschema's first error.
+    if isinstance(cells, list) and "cell" in schema["definitions"]:
         for index, cell in enumerate(cells):
             _, check = validator(major, minor, _cell_ref(cell, schema["definitions"]))
             try:

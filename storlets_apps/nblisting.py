@@ -68,7 +68,8 @@ def parse_names(raw, count):
 def _cells(nb):
     if nb.get("nbformat") == 3:
         cells = []
-        for sheet in nb.get("worksheets") or ():
+        sheets = nb.get("worksheets")
+        for sheet in sheets if isinstance(sheets, list) else ():  # hostile: any JSON value
             if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list):
                 cells.extend(sheet["cells"])
         return cells

@@ -19,7 +19,10 @@ FAMILIES = ("truncated at 10/", "raw NUL", "10000-deep lists", "10000-deep top l
             "lone surrogate in the kernel", "nbformat = -1", "nbformat_minor = \"4\"",
             "nbformat = 1000", "cells.0.source = NaN", "cells.0.cell_type = []",
             "metadata.kernelspec = []", "duplicate nbformat (4 then 3)",
-            "duplicate cells (list then int)", "100000 invalid cells", "escapes that expand")
+            "duplicate cells (list then int)", "100000 invalid cells", "escapes that expand",
+            "100000 outputs in one cell",
+            "worksheets = 5", "nbformat 3 with a top-level cells list",
+            "a source list holding a number", "an output text list holding a list")
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,16 @@ def test_the_campaign_has_at_least_300_cases_and_is_reproducible():
     first, again = rh.generated_cases(30), rh.generated_cases(30)
     assert [c.data for c in first] == [c.data for c in again]
     assert len({c.data for c in first}) == 30
+
+
+def test_failed_cases_are_saved_byte_for_byte(tmp_path):
+    cases = rh.generated_cases(3)
+    rh.save_cases(cases, tmp_path / "failed")
+    index = (tmp_path / "failed" / "index.txt").read_text().splitlines()
+    assert len(index) == 3
+    for line, case in zip(index, cases):
+        file_name, name = line.split("\t")
+        assert name == case.name and (tmp_path / "failed" / file_name).read_bytes() == case.data
 
 
 def test_no_5xx_and_every_target_answers(tally, cases):

@@ -95,3 +95,43 @@ def test_hashing_many_outputs_stops_at_the_time_budget():
     result = run_storlet(DiffStorlet, json.dumps(remote).encode(), params={"max_seconds": "0.001"},
                          extra=[(json.dumps(base).encode(), {})])
     assert json.loads(result.body)["error"] == "time_budget_exceeded"
+
+
+# Found by the campaign's generated cases (hypothesis), each an internal error before.
+V3_WITH_TOP_LEVEL_CELLS = json.dumps({
+    "nbformat": 3, "metadata": {},
+    "cells": [{"cell_type": "raw"}, {"cell_type": [], "metadata": {}, "source": []}]}).encode()
+
+
+@pytest.mark.parametrize("worksheets", [5, 2.5, True, "abc", {"cells": []}])
+def test_listing_of_nbformat_3_with_worksheets_that_are_not_a_list(worksheets):
+    data = json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {},
+                       "worksheets": worksheets}).encode()
+    rows = json.loads(run_storlet(ListingStorlet, data, params={"names": '["n.ipynb"]'}).body)
+    assert rows[0]["name"] == "n.ipynb" and "error" not in rows[0], rows
+    assert rows[0]["valid"] is False and rows[0]["nbformat"] == "3.0"
+    assert rows[0]["cells"] == {"code": 0, "markdown": 0, "raw": 0, "other": 0}
+
+
+def test_nbformat_3_with_top_level_cells_is_invalid_as_nbformat_says():
+    nbformat = pytest.importorskip("nbformat")
+    with pytest.raises(nbformat.ValidationError):
+        nbformat.validate(json.loads(V3_WITH_TOP_LEVEL_CELLS))
+    report = json.loads(run_storlet(ValidateStorlet, V3_WITH_TOP_LEVEL_CELLS).body)
+    assert report["valid"] is False and report["errors"], report
+    assert report["schema"].startswith("nbformat.v3"), report
+    stamp = run_storlet(ValidateStorlet, V3_WITH_TOP_LEVEL_CELLS, params={"mode": "stamp"})
+    assert stamp.metadata[_nbcommon.VALID] == "no" and _nbcommon.ERROR not in stamp.metadata
+    rows = json.loads(run_storlet(ListingStorlet, V3_WITH_TOP_LEVEL_CELLS).body)
+    assert rows[0]["valid"] is False and "error" not in rows[0], rows
+
+
+@pytest.mark.parametrize("source", [[1.5, "a"], [None], ["a", ["b"]]])
+def test_diff_of_a_source_list_that_is_not_lines_is_an_answer(source):
+    nb = {**GOOD, "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "source": source,
+                             "outputs": [{"output_type": "stream", "name": "stdout",
+                                          "text": [1, "x"]}], "execution_count": None}]}
+    result = run_storlet(DiffStorlet, json.dumps(nb).encode(), params={"format": "nbdime"},
+                         extra=[(json.dumps(GOOD).encode(), {})])
+    assert not result.metadata.get(_nbcommon.ERROR), result.body[:300]
+    assert isinstance(json.loads(result.body), list)
