@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script, not only as -m from the repo root
     sys.path.insert(0, str(REPO))
 
-from bench._campaign_jupyter import Jupyter, Reply  # noqa: E402
+from bench._jupyter import RawClient, Reply, drop_containers, start_jupyter  # noqa: E402
 from storlets_apps import _nbcommon  # noqa: E402
 from swiftproto import run_headers  # noqa: E402
 
@@ -434,13 +434,13 @@ class EngineProbe:
 class ApiProbe:
     """jupyter_server's contents API (and swiftcontents' validation endpoint) on Swift."""
 
-    def __init__(self, jupyter: Jupyter, conn: Any, directory: str) -> None:
-        self.jupyter, self.conn, self.dir = jupyter, conn, directory
-        reply = jupyter.request("PUT", f"/api/contents/{directory}", {"type": "directory"})
+    def __init__(self, http: RawClient, container: str, conn: Any, directory: str) -> None:
+        self.http, self.container, self.conn, self.dir = http, container, conn, directory
+        reply = http.request("PUT", f"/api/contents/{directory}", {"type": "directory"})
         if reply.status >= 300:
             raise RuntimeError(f"cannot make {directory}: {reply.status} {reply.message()}")
-        reply = jupyter.request("PUT", f"/api/contents/{directory}/good.ipynb",
-                                {"type": "notebook", "content": sane_notebook()})
+        reply = http.request("PUT", f"/api/contents/{directory}/good.ipynb",
+                             {"type": "notebook", "content": sane_notebook()})
         if reply.status >= 300:
             raise RuntimeError(f"cannot save a good notebook: {reply.status} {reply.message()}")
 
@@ -449,25 +449,25 @@ class ApiProbe:
         clear = 200 <= reply.status < 300 or (400 <= reply.status < 500 and bool(
             reply.message().strip()))
         return Outcome(target, reply.status, clear, f"{reply.status} {reply.message()[:200]}",
-                       reply.seconds)
+                       reply.elapsed)
 
     def save(self, index: int, data: bytes) -> Outcome:
         """The case as a model's ``content``, byte for byte (so not-JSON stays not-JSON)."""
         body = b'{"type": "notebook", "format": "json", "content": ' + data + b"}"
-        return self._outcome("contents save", self.jupyter.request(
+        return self._outcome("contents save", self.http.request(
             "PUT", f"/api/contents/{self.dir}/saved-{index}.ipynb", raw=body))
 
     def get(self, index: int, data: bytes) -> list[Outcome]:
         """The case stored by another tool, then opened and validated through the API."""
         name = f"{self.dir}/raw-{index}.ipynb"
-        self.conn.put_object(self.jupyter.container, name, data)
-        got = self._outcome("contents get", self.jupyter.request("GET", f"/api/contents/{name}"))
-        checked = self._outcome("contents validate", self.jupyter.request(
+        self.conn.put_object(self.container, name, data)
+        got = self._outcome("contents get", self.http.request("GET", f"/api/contents/{name}"))
+        checked = self._outcome("contents validate", self.http.request(
             "GET", f"/api/swiftcontents/validate/{name}"))
         return [got, checked]
 
     def serves_good_request(self) -> bool:
-        reply = self.jupyter.request("GET", f"/api/contents/{self.dir}/good.ipynb")
+        reply = self.http.request("GET", f"/api/contents/{self.dir}/good.ipynb")
         return reply.status == 200 and reply.json() is not None
 
 
@@ -524,10 +524,11 @@ def run_cases(aio: Any, cases: Iterable[Case], *, api: bool = True,
     tally = Tally()
     run_id = uuid.uuid4().hex[:8]
     conn = aio.connection("test", retries=0, timeout=120)
-    jupyter = Jupyter(aio.env("test"), f"hostile-api-{run_id}") if api else None
+    server = start_jupyter(aio.env("test"), f"hostile-api-{run_id}") if api else None
+    http = server.raw_client() if server else None
     try:
         engine = EngineProbe(conn, f"hostile-{run_id}")
-        api_probe = ApiProbe(jupyter, conn, "hostile") if jupyter else None
+        api_probe = ApiProbe(http, server.container, conn, "hostile") if server and http else None
         before = sandbox_processes(Path(aio.data_dir))
         for index, case in enumerate(cases):
             tally.cases += 1
@@ -537,7 +538,7 @@ def run_cases(aio: Any, cases: Iterable[Case], *, api: bool = True,
             after = sandbox_processes(Path(aio.data_dir))
             # A process gone is a crash; a new one is not (a first call on another
             # node, or of another storlet, starts its sandbox or daemon).
-            if before - after or (jupyter and not jupyter.alive()):
+            if before - after or (server and not server.alive()):
                 tally.crashes += 1
                 tally.failures.append(f"{case.name}: a sandbox process or the server ended: "
                                       f"{sorted(before - after)} gone, {sorted(after - before)} new")
@@ -551,24 +552,13 @@ def run_cases(aio: Any, cases: Iterable[Case], *, api: bool = True,
             if index % 50 == 49:
                 log(f"  {index + 1} cases, {tally.five_xx} 5xx, {tally.crashes} crashes")
     finally:
-        if jupyter:
-            jupyter.stop()
-        _drop(conn, [f"hostile-{run_id}", f"hostile-api-{run_id}",
+        if server and http:
+            http.close()
+            server.stop()
+        drop_containers(conn, [f"hostile-{run_id}", f"hostile-api-{run_id}",
                      f"hostile-api-{run_id}_swiftcontents"])
         conn.close()
     return tally
-
-
-def _drop(conn: Any, containers: list[str]) -> None:
-    """Delete what the run made (each object, then the container); best effort."""
-    for container in containers:
-        try:
-            _, rows = conn.get_container(container, full_listing=True)
-            for row in rows:
-                conn.delete_object(container, row["name"])
-            conn.delete_container(container)
-        except ClientException:
-            pass
 
 
 def report(tally: Tally) -> dict[str, Any]:
