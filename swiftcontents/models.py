@@ -124,18 +124,11 @@ def _version_problem(content: dict) -> str | None:
 
 def check_encodable(text: str, nb: Any) -> None:
     """Raise ValueError if a notebook read from ``text`` holds a lone UTF-16 surrogate
-    (``"\\ud800"`` is valid JSON but not Unicode text: signing and sending it fail).
-
-    Only a text with a ``\\ud8..``-``\\udf..`` escape is re-encoded, so the usual
-    notebook costs one substring search."""
-    if "\\ud" not in text and "\\uD" not in text:
-        return
+    (valid JSON, not Unicode text: signing and sending it fail); the storlets' own check."""
     try:
-        json.dumps(nb, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"it holds a lone UTF-16 surrogate ({exc.object[exc.start:exc.end]!a}), which "
-            "is not Unicode text; fix the escape and save again") from None
+        _nbcommon.check_unicode(text, nb)
+    except _nbcommon.NotebookProblem as exc:
+        raise ValueError(f"{exc.detail}; fix the escape and save again") from None
 
 
 def _code_cell_problem(where: str, cell: dict) -> str | None:
