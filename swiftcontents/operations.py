@@ -137,20 +137,29 @@ def segment_name(upload_id: str, number: int) -> str:
     return f"segments/{upload_id}/{number:08d}"
 
 
-def _read_record(store: Store, name: str) -> dict[str, Any] | None:
-    """An upload record, the newest replica's (a stale one could name an older upload)."""
+def read_newest_json(store: Store, name: str) -> tuple[dict[str, str], Any] | None:
+    """An aux object's headers and parsed JSON, from the newest replica (a stale one
+    could name an older upload or rename); None if absent; its value None if not JSON."""
     try:
-        _, body = store.read_aux(name, headers={"X-Newest": "true"})
+        headers, body = store.read_aux(name, headers={"X-Newest": "true"})
     except SwiftContentsError as exc:
         if exc.status != 404:
             raise
         return None
     try:
-        record = json.loads(body)
-        if isinstance(record, dict) and isinstance(record.get("id"), str):
-            return record
+        return headers, json.loads(body)
     except ValueError:
-        pass
+        return headers, None
+
+
+def _read_record(store: Store, name: str) -> dict[str, Any] | None:
+    """An upload record (None if absent or unreadable)."""
+    found = read_newest_json(store, name)
+    if found is None:
+        return None
+    record = found[1]
+    if isinstance(record, dict) and isinstance(record.get("id"), str):
+        return record
     log.warning("Ignoring an unreadable upload record %s", name)
     return None
 
@@ -415,17 +424,11 @@ def _settle(store: Store, journal: str, pending: dict[str, Any], stale_after: fl
 def _pending_rename(store: Store, journal: str, now: dt.datetime | None) -> dict[str, Any] | None:
     """The journal (with its ``age`` in seconds), or None. An unreadable one is
     dropped: it says nothing a retry could resume."""
-    try:
-        headers, body = store.read_aux(journal, headers={"X-Newest": "true"})
-    except SwiftContentsError as exc:
-        if exc.status != 404:
-            raise
+    found = read_newest_json(store, journal)
+    if found is None:
         return None
-    try:
-        job = json.loads(body)
-        if not (isinstance(job, dict) and all(isinstance(job.get(k), str) for k in ("old", "new"))):
-            raise ValueError("not a rename journal")
-    except ValueError:
+    headers, job = found
+    if not (isinstance(job, dict) and all(isinstance(job.get(k), str) for k in ("old", "new"))):
         log.warning("Dropped an unreadable rename journal %s", journal)
         store.delete_object(journal, aux=True)
         return None
