@@ -339,13 +339,14 @@ def storlet_daemons(aio, storlet: str) -> dict[int, list[int]]:
     """The storlet daemons running ``storlet`` in this s2aio's sandboxes, each with
     its task processes (one forked per invocation): {daemon pid: [task pids]}."""
     from s2aio import procs
+    from s2aio.agent import engine_role
 
     sbox = str(aio.layout.root / "sbox") + "/"
     found: dict[int, list[int]] = {}
     for top in procs.processes_mentioning(sbox):
         for pid in descendants(top):
-            line = cmdline(pid)
-            if "storlets.agent.daemon " in line and storlet in line:
+            role = engine_role(cmdline(pid).split())
+            if role is not None and role[0] == "daemon" and role[1].split(".")[0] == storlet:
                 found[pid] = [t for t in descendants(pid) if running(t)]
     return found
 

@@ -167,11 +167,12 @@ def _descendants(pid: int) -> list[int]:
 def factory_pid(aio) -> int | None:
     """The host pid of the proxy sandbox's daemon factory (test account)."""
     from s2aio import procs
+    from s2aio.agent import engine_role
 
     bwrap = procs.read_pid_file(Path(aio.layout.run) / "sandbox-proxy-test.pid")
     for pid in _descendants(bwrap) if bwrap else []:
-        if b"storlets.agent.daemon_factory" in _cmdline(pid) and \
-                not _cmdline(pid).startswith(b"bwrap"):
+        argv = _cmdline(pid).decode(errors="replace").split("\0")
+        if engine_role(argv) == ("factory", ""):
             return pid
     return None
 

@@ -10,7 +10,8 @@ GATEWAY_CLASS = "s2aio.gateway.BwrapStorletGateway"
 
 PROXY_PIPELINE = (
     "catch_errors gatekeeper healthcheck proxy-logging cache listing_formats "
-    "s3api tempauth container-quotas account-quotas storlet_handler copy slo dlo "
+    "s3api tempauth container-quotas account-quotas put_echo storlet_handler "
+    "storlet_head_cache copy slo dlo "
     "versioned_writes symlink proxy-logging proxy-server"
 )
 OBJECT_PIPELINE = "healthcheck recon storlet_handler object-server"
@@ -79,6 +80,8 @@ class GatewaySettings:
     file_size_mb: int = 256
     tmp_size_mb: int = 64
     landlock: str = "on"  # on | off | auto (on where the kernel has Landlock)
+    # Seconds a storlet daemon waits for its next call before it exits (upstream: 300).
+    daemon_idle_timeout: int = 3600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +161,11 @@ internal_client_conf_path = {layout.internal_client_conf}
 storlet_container = storlet
 storlet_dependency = dependency
 storlet_logcontainer = log
-storlet_execute_on_proxy_only = false""",
+storlet_execute_on_proxy = false""",
+        # s2aio/filters.py: a storlet call's HEAD from memcache, a PUT's result echoed.
+        "put_echo": "paste.filter_factory = s2aio.filters:put_echo_factory",
+        "storlet_head_cache": ("paste.filter_factory = s2aio.filters:storlet_head_cache_factory\n"
+                               "storlet_container = storlet"),
         "copy": "use = egg:swift#copy",
         "slo": "use = egg:swift#slo",
         "dlo": "use = egg:swift#dlo",
@@ -290,11 +297,12 @@ sandbox_open_files = {gateway.open_files}
 sandbox_file_size_mb = {gateway.file_size_mb}
 sandbox_tmp_size_mb = {gateway.tmp_size_mb}
 sandbox_landlock = {gateway.landlock}
+daemon_idle_timeout = {gateway.daemon_idle_timeout}
 s2aio_seccomp_filter = {layout.seccomp_filter}
 restart_linux_container_timeout = 10
 storlet_daemon_thread_pool_size = 5
-storlet_daemon_factory_debug_level = INFO
-storlet_daemon_debug_level = INFO
+storlet_daemon_factory_debug_level = WARNING
+storlet_daemon_debug_level = WARNING
 s2aio_native_dir = {layout.native}
 s2aio_log_socket = {layout.log_socket}
 s2aio_run_dir = {layout.run}

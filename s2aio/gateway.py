@@ -38,9 +38,11 @@ from storlets.gateway.gateways.container.runtime import RunTimeSandbox
 from swiftproto import UnsafeNameError, check_engine_name
 
 from . import cgroups, mounts
+from .agent import IDLE_ENV
+from .native import AGENT_MODULE
 from .procs import child_pids, inner_pid, pid_is_alive, process_start_time
 from .sandbox import (PRLIMIT, SANDBOX_PYTHON, Limits, SandboxConfigError, bwrap_argv,
-                      confine_argv)
+                      confine_argv, daemon_idle_timeout)
 
 # bubblewrap's init (pid 1 inside) keeps the environment bubblewrap was started
 # with, readable by the sandbox's uid: none of the server's (keys included).
@@ -55,6 +57,17 @@ SBUS_REQUEST_TIMEOUT_S = 15.0
 # BrokenPipeError out of their main loop, and the process exits. The factory's
 # exit ends its whole sandbox, and every task running in it.
 SBUS_LATE_ANSWER_S = 300.0
+
+# A daemon whose status the factory gave this recently is taken as running
+# without asking again (a round trip of ~4 ms per call). Should it have died
+# meanwhile, the execute cannot be sent, and the call is retried once the
+# upstream way (status, restart, start). Short against the daemons' idle time,
+# and it keeps the factory asked often enough that it never idles out.
+STATUS_FRESH_S = 60.0
+# storlets 18's error when the execute command could not be sent (or was refused):
+# nothing of the call's input has been read yet, so it can be retried.
+EXECUTE_NOT_SENT = "Failed to send execute command"
+_status_seen: dict[str, float] = {}
 
 # One restart at a time per sandbox: concurrent first calls (green threads of
 # one server) would otherwise each start a sandbox and orphan all but one.
@@ -77,20 +90,35 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         self.seccomp_filter = conf.get("s2aio_seccomp_filter", "")
         self.sandbox_user = conf.get("sandbox_user", "").strip()
         self.where = os.path.basename(os.path.normpath(self.paths.host_root_dir))
+        try:
+            self.daemon_idle_timeout = daemon_idle_timeout(conf)
+        except SandboxConfigError as exc:
+            raise StorletRuntimeException(f"gateway config: {exc}")
 
     @property
     def pid_file(self) -> str:
         return os.path.join(self.run_dir, f"sandbox-{self.where}-{self.scope}.pid")
 
     def activate_storlet_daemon(self, sreq, cache_updated=True):
+        key = self.paths.get_host_storlet_pipe(sreq.storlet_main)
+        seen = _status_seen.get(key)
+        if not cache_updated and seen is not None and time.monotonic() - seen < STATUS_FRESH_S:
+            sreq.s2aio_daemon_ready = sreq.s2aio_status_skipped = True
+            return None
         # A start that fails or times out is the engine's fault, not the
         # storlet's: keep it apart from what the storlet does (see invocation_flow).
+        _status_seen.pop(key, None)
         try:
             result = super().activate_storlet_daemon(sreq, cache_updated)
         except StorletTimeout:
             raise StorletRuntimeException("the storlet sandbox did not start in time")
+        _status_seen[key] = time.monotonic()
         sreq.s2aio_daemon_ready = True
+        sreq.s2aio_status_skipped = False
         return result
+
+    def forget_status(self, sreq) -> None:
+        _status_seen.pop(self.paths.get_host_storlet_pipe(sreq.storlet_main), None)
 
     def kill_orphans(self) -> int:
         """SIGKILL every process the sandbox's init adopted: storlets' engine
@@ -212,7 +240,7 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
 
     def sandbox_command(self, seccomp_fd: int, limits: Limits,
                         container_image_name: str) -> list[str]:
-        """bubblewrap, prlimit, then storlets' daemon factory."""
+        """bubblewrap, prlimit, then storlets' daemon factory (through ``agent``)."""
         argv = bwrap_argv(
             pipe_dir=self.paths.host_pipe_dir,
             storlet_dir=self.paths.host_storlet_base_dir,
@@ -222,8 +250,9 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
             seccomp_fd=seccomp_fd, limits=limits)
         landlock = self.gateway_conf.get("sandbox_landlock", "on").strip().lower()
         confine = confine_argv() if landlock in ("on", "true", "yes") else []
-        return argv + limits.prlimit_argv() + confine + [
-            SANDBOX_PYTHON, "-m", "storlets.agent.daemon_factory",
+        idle = ["--setenv", IDLE_ENV, str(self.daemon_idle_timeout)]
+        return argv + idle + limits.prlimit_argv() + confine + [
+            SANDBOX_PYTHON, "-m", AGENT_MODULE, "factory",
             self.paths.sandbox_factory_pipe, self.storlet_daemon_factory_debug_level,
             self._get_container_name(container_image_name)]
 
@@ -373,6 +402,31 @@ def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
     sbus_client.SBusClient._request = request
 
 
+_syslog_quieted = False
+
+
+def quiet_c_syslog() -> None:
+    """Keep debug and info messages of C libraries out of this process's syslog.
+
+    libsbus (storlets' SBus client, loaded by the gateway) calls syslog() at debug
+    level for every message it sends, and the Swift servers never set a syslog
+    mask: with no /dev/log, glibc writes each one to /dev/console (LOG_CONS, set by
+    liberasurecode), 1-3 ms per storlet call. Warnings and errors still go out.
+    (Swift's own logging goes through Python's logging, not syslog(3).)
+    """
+    global _syslog_quieted
+    if _syslog_quieted:
+        return
+    import ctypes
+
+    log_warning = 4
+    try:
+        ctypes.CDLL(None).setlogmask((1 << (log_warning + 1)) - 1)  # LOG_UPTO(LOG_WARNING)
+    except (OSError, AttributeError):
+        pass
+    _syslog_quieted = True
+
+
 def _enter_sandbox(group: cgroups.SandboxCgroup | None, identity: tuple[int, int] | None):
     """The child's last steps before it execs bubblewrap: join the sandbox's
     cgroup while still privileged, then become the sandbox user for good."""
@@ -427,6 +481,7 @@ class BwrapStorletGateway(StorletGatewayContainer):
         check_engine_name(scope, "storlet scope")
         super().__init__(conf, logger, scope)
         bound_sbus_requests()
+        quiet_c_syslog()
 
     @classmethod
     def validate_storlet_registration(cls, params, name):
@@ -454,7 +509,7 @@ class BwrapStorletGateway(StorletGatewayContainer):
         sandbox = self.sandbox(self.scope, self.conf, self.logger)
         sandbox.kill_orphans()  # what an earlier call of this scope left behind
         try:
-            sresp = super().invocation_flow(sreq)
+            sresp = self._flow(sreq, sandbox)
         except StorletTimeout:
             # Upstream has already cancelled the task (its process is killed).
             # A 4xx, not upstream's 500: the proxy relays it with this body
@@ -483,6 +538,20 @@ class BwrapStorletGateway(StorletGatewayContainer):
                 data.data_fd, deadline, data.cancel, self.logger, sreq.storlet_id,
                 on_give_up=sandbox.kill_orphans))
         return sresp
+
+    def _flow(self, sreq, sandbox: BwrapRunTimeSandbox):
+        """Upstream's invocation flow; when it skipped the daemon's status and the
+        daemon turned out gone, once more with the status asked."""
+        try:
+            return super().invocation_flow(sreq)
+        except StorletRuntimeException as exc:
+            if not (getattr(sreq, "s2aio_status_skipped", False)
+                    and str(exc) == EXECUTE_NOT_SENT):
+                raise
+        sandbox.forget_status(sreq)
+        sreq.s2aio_daemon_ready = sreq.s2aio_status_skipped = False
+        self.logger.info("s2aio: the %s daemon was gone; starting it" % sreq.storlet_main)
+        return super().invocation_flow(sreq)
 
     def update_container_from_cache(self, sreq):
         # storlets 18.0.0 refreshes a dependency only when it is missing from

@@ -21,6 +21,7 @@ from .errors import S2AIOError
 
 
 CONFINE_NAME = "s2aio_confine.py"
+AGENT_MODULE = "s2aio_agent"  # the engine's entry in the sandbox (``s2aio/agent.py``)
 
 
 def cache_dir() -> Path:
@@ -77,6 +78,8 @@ def prepare_native(native: Path) -> None:
         shutil.copy2(libsbus_path(), lib)
     # The sandbox's last step before the engine; refreshed on every start.
     shutil.copy2(Path(__file__).with_name("confine.py"), native / CONFINE_NAME)
+    (native / "python").mkdir(exist_ok=True)
+    shutil.copy2(Path(__file__).with_name("agent.py"), native / "python" / f"{AGENT_MODULE}.py")
     target = native / "python" / "storlets"
     if not target.exists():
         src = Path(storlets.__file__).parent

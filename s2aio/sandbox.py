@@ -88,6 +88,24 @@ class Limits:
                 "--core=0", "--"]
 
 
+DEFAULT_IDLE_S = 3600
+IDLE_BOUNDS = (60, 86400)
+
+
+def daemon_idle_timeout(conf: dict) -> int:
+    """The gateway's ``daemon_idle_timeout``: seconds a storlet daemon waits for a
+    call before it exits (upstream's daemons: 300)."""
+    raw = str(conf.get("daemon_idle_timeout", "") or DEFAULT_IDLE_S).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SandboxConfigError(f"daemon_idle_timeout = {raw!r} is not a whole number") from None
+    low, high = IDLE_BOUNDS
+    if not low <= value <= high:
+        raise SandboxConfigError(f"daemon_idle_timeout = {value} is outside {low}..{high}")
+    return value
+
+
 def confine_argv() -> list[str]:
     """The Landlock step (``s2aio/confine.py``) that runs right before the engine."""
     return [SANDBOX_PYTHON, "-I", "-S", CONFINE]

@@ -353,18 +353,17 @@ class SwiftContentsManager(AsyncContentsManager):
         self.log.debug("Saving %s", path)
         await self._check_parent(path)
 
-        validation_error: dict[str, Any] = {}
         kind = model["type"]
         saved: dict[str, Any] | None = None
         if kind in ("notebook", "file"):
             await self._refuse_over_dir(path)
             await self._refuse_if_changed(model, path)
         if kind == "notebook":
-            data = self._notebook_bytes(path, model["content"], validation_error)
+            # Validated once: by the storlet as Swift stores it, or in the fallback.
+            data = self._notebook_bytes(path, model["content"])
             result = await self.run(self.nb_storlets.save_notebook, self.store, path, data)
             if not await self.checkpoints.has_checkpoint(path):
                 await self.create_checkpoint(path)  # one checkpoint always exists for notebooks
-            self.validate_notebook_model(model, validation_error=validation_error)
             saved = await self._saved_notebook(path, data, result, model.get("message"))
         elif kind == "file":
             with swift_errors(self.log):
@@ -389,17 +388,16 @@ class SwiftContentsManager(AsyncContentsManager):
         self.emit(data={"action": "save", "path": path})
         return saved
 
-    def _notebook_bytes(self, path: str, content: Any,
-                        validation_error: dict[str, Any]) -> bytes:
+    def _notebook_bytes(self, path: str, content: Any) -> bytes:
         """The signed notebook to store; a model that cannot be signed or written is
-        a 400 naming the cell and the field (nothing is written)."""
+        a 400 naming the cell and the field (nothing is written). Not validated here:
+        nbvalidate stamps it as it is stored (or the fallback does, in this process)."""
         problem = models.notebook_shape_problem(content)
         if problem is None:
             try:
                 nb = nbformat.from_dict(content)
                 self.check_and_sign(nb, path)
-                return nbformat.writes(nb, version=nbformat.NO_CONVERT,
-                                       capture_validation_error=validation_error).encode("utf-8")
+                return models.notebook_json(nb).encode("utf-8")
             except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
                 self.log.debug("Unwritable notebook model for %s", path, exc_info=True)
                 problem = f"{type(exc).__name__}: {exc}"
@@ -420,8 +418,9 @@ class SwiftContentsManager(AsyncContentsManager):
         if stamp:
             saved["swift_validation"] = stamp
             if not message and stamp["valid"] is False:
-                message = (f"Notebook validation failed ({stamp['validated_by']}): "
-                           f"{stamp.get('first_error', '')}")
+                # jupyter_server's own prefix: clients (JupyterLab) recognise it.
+                message = (f"Notebook validation failed: {stamp.get('first_error', '')} "
+                           f"(validated by the {stamp['validated_by']})")
         if message:
             saved["message"] = message
         return saved

@@ -80,6 +80,15 @@ def _field(where: str, obj: dict, name: str, types: tuple[type, ...], what: str)
     return None
 
 
+def notebook_json(nb: Any) -> str:
+    """``nbformat.writes(nb)`` without its validation: the same JSON text, in the
+    notebook's own version. (Validation happens once per save, as it is stored.)"""
+    import nbformat
+
+    major, _ = nbformat.reader.get_version(nb)
+    return nbformat.versions[major].writes_json(nb)
+
+
 def notebook_shape_problem(content: Any) -> str | None:
     """What in a notebook model's ``content`` would break signing or writing it
     (nbformat v4), naming the cell and the field; None if its shape is sound.

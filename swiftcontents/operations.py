@@ -82,14 +82,20 @@ def replace_file(store: Store, path: str, data: bytes, content_type: str) -> dic
 
 
 def written_entry(store: Store, path: str, data: bytes, response: dict[str, str]) -> Entry:
-    """The object just PUT from ``data``, its time exact to the microsecond (one HEAD:
-    a PUT response gives Last-Modified rounded *up* to the next second).
+    """The object just PUT from ``data``, its time exact to the microsecond.
 
-    If another writer replaced it in between, the PUT's second floored: earlier than
-    that writer's time, so the client still sees the object changed after its save.
+    From the PUT's response when the proxy echoes its ``X-Timestamp``
+    (s2aio.filters.put_echo); else one HEAD (a PUT response gives Last-Modified
+    rounded *up* to the next second). If another writer replaced it before that
+    HEAD, the PUT's second floored: earlier than that writer's time, so the client
+    still sees the object changed after its save.
     """
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    echoed = store.written_entry(path, digest, len(data), response)
+    if echoed is not None:
+        return echoed
     entry = store.head(path)
-    if entry is not None and entry.etag == hashlib.md5(data, usedforsecurity=False).hexdigest():
+    if entry is not None and entry.etag == digest:
         return entry
     when = EPOCH
     if "last-modified" in response:

@@ -45,6 +45,7 @@ log.addHandler(logging.NullHandler())
 
 DIR_CONTENT_TYPE = "application/directory"
 META = "x-object-meta-"
+SENT = "x-sent-"  # Store.write: a header this client sent, beside Swift's answer
 KEPT_TIME = "sc-kept-time"  # metadata: a renamed object's time before the rename
 PAGE_SIZE = 10000  # Swift's container_listing_limit
 READ_CHUNK = 1 << 20  # bytes per read of a streamed GET
@@ -379,12 +380,32 @@ class Store:
     def write(self, path: str, data: bytes, content_type: str | None,
               headers: dict[str, str] | None = None,
               query_string: str | None = None) -> dict[str, str]:
-        """One PUT: Swift replaces the object only once the whole body arrived."""
+        """One PUT: Swift replaces the object only once the whole body arrived.
+
+        Returns Swift's response headers (lower case); see ``written_entry``."""
         response: dict[str, Any] = {}
         self._call(path, "put_object", self.container, self.key(path), io.BytesIO(data),
                    content_length=len(data), content_type=content_type, headers=headers or {},
                    query_string=query_string, response_dict=response)
-        return {k.lower(): v for k, v in response.get("headers", {}).items()}
+        got = {k.lower(): v for k, v in response.get("headers", {}).items()}
+        # What this PUT set, for an entry built from the response (put_echo).
+        sent = {k.lower(): v for k, v in (headers or {}).items() if k.lower().startswith(META)}
+        if content_type:
+            sent["content-type"] = content_type
+        return {**got, **{SENT + k: v for k, v in sent.items()}}
+
+    def written_entry(self, path: str, data_md5: str, size: int,
+                      response: dict[str, str]) -> Entry | None:
+        """The object a PUT of ``size`` bytes (md5 ``data_md5``) wrote, from the PUT's
+        own response, when the proxy echoes it (s2aio.filters.put_echo: the exact
+        ``X-Timestamp``, and a storlet's metadata), else None."""
+        if "x-timestamp" not in response or response.get("etag", "").strip('"') != data_md5:
+            return None
+        headers = {k[len(SENT):]: v for k, v in response.items() if k.startswith(SENT)}
+        headers.update((k, v) for k, v in response.items() if k.startswith(META))
+        headers.update({"x-timestamp": response["x-timestamp"], "etag": data_md5,
+                        "content-length": str(size)})
+        return self._entry_from_headers(path, headers, self.key(path))
 
     def make_dir(self, path: str) -> None:
         self._call(path, "put_object", self.container, self.dir_key(path), b"",

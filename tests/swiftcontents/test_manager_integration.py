@@ -12,6 +12,7 @@ import pytest
 from tornado import web
 
 from swiftcontents import operations
+from swiftcontents import storlets as swiftcontents_storlets
 from swiftcontents.errors import SwiftContentsError
 from swiftcontents.operations import map_parallel
 
@@ -244,6 +245,44 @@ async def test_storlet_stamp_on_save_and_open(make_cm, deployed):
     assert {k: opened["swift_validation"][k] for k in verdict} == {k: report[k] for k in verdict}
     raw = json.loads((await cm.get("ok.ipynb", type="file"))["content"])
     assert "".join(raw["cells"][-1]["source"]) == "hello"  # the stamp never changes the bytes
+
+
+@pytest.mark.parametrize("storlets", ["on", "off"])
+async def test_one_validation_per_save(make_cm, deployed, monkeypatch, storlets):
+    """jupyter_server's contract (its test_nb_validation): a save validates once and
+    says when the notebook is invalid; here that one validation is nbvalidate's, in
+    Swift (or its in-process fallback), never nbformat.validate in the server. With
+    the storlet, the save needs no HEAD either: the proxy echoes time and stamp."""
+    cm = make_cm(storlets=storlets)
+    await cm.save(nb_model(), "v.ipynb")
+    good, bad = nb_model("again"), nb_model()  # read (and validated) before counting
+    del bad["content"].cells[0]["source"]
+    validations, heads = [], []
+    real_validate, real_head = nbformat.validate, cm.store.head
+    monkeypatch.setattr(nbformat, "validate",
+                        lambda *a, **k: validations.append(1) or real_validate(*a, **k))
+    monkeypatch.setattr(cm.store, "head", lambda path: heads.append(path) or real_head(path))
+    stamps = []
+    real_stamp = swiftcontents_storlets.local_stamp
+    monkeypatch.setattr(swiftcontents_storlets, "local_stamp",
+                        lambda data: stamps.append(1) or real_stamp(data))
+
+    saved = await cm.save(good, "v.ipynb")
+    assert validations == [] and "message" not in saved
+    assert saved["swift_validation"]["valid"] is True
+    if storlets == "on":
+        assert saved["swift_validation"]["validated_by"] == "storlet" and stamps == []
+        assert "v.ipynb" not in heads  # time and stamp came with the PUT's answer
+        stored = await cm.run(real_head, "v.ipynb")
+        assert saved["last_modified"] == stored.last_modified  # exact, not rounded
+    else:
+        assert saved["swift_validation"]["validated_by"] == "server" and stamps == [1]
+
+    saved = await cm.save(bad, "v.ipynb")
+    assert saved["message"].startswith("Notebook validation failed:")
+    assert validations == []
+    opened = await cm.get("v.ipynb")
+    assert opened["message"].startswith("Notebook validation failed:")
 
 
 async def test_storlet_listing_of_many_stamped_notebooks_stays_in_the_engine(make_cm, deployed):

@@ -1,0 +1,95 @@
+"""s2aio.agent (the engine's entry in the sandbox) and the gateway's fast-path
+helpers, without a sandbox (unit)."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import types
+
+import pytest
+
+from s2aio import agent
+
+
+def test_the_socket_clock_ends_a_sleep_when_the_socket_appears(tmp_path):
+    clock = agent.SocketClock()
+    clock.socket_path = str(tmp_path / "daemon.sock")
+    threading.Timer(0.05, lambda: open(clock.socket_path, "w").close()).start()
+    began = time.monotonic()
+    clock.sleep(1)  # upstream's fixed second after a spawn
+    waited = time.monotonic() - began
+    assert 0.04 <= waited < 0.5
+
+
+def test_the_socket_clock_keeps_the_bound_when_no_socket_comes(tmp_path):
+    clock = agent.SocketClock()
+    clock.socket_path = str(tmp_path / "never.sock")
+    began = time.monotonic()
+    clock.sleep(0.1)
+    assert time.monotonic() - began >= 0.1
+
+
+def test_the_socket_clock_pauses_between_pings_to_an_existing_socket(tmp_path):
+    clock = agent.SocketClock()
+    clock.socket_path = str(tmp_path / "daemon.sock")
+    open(clock.socket_path, "w").close()
+    began = time.monotonic()
+    clock.sleep(1)
+    assert agent.PING_PAUSE_S <= time.monotonic() - began < 0.5
+    assert clock.time() == pytest.approx(time.time(), abs=5)  # the rest is time's
+
+
+@pytest.mark.parametrize("value, expected", [("120", 120.0), ("", agent.DEFAULT_IDLE_S),
+                                             ("x", agent.DEFAULT_IDLE_S),
+                                             ("-5", agent.DEFAULT_IDLE_S)])
+def test_idle_timeout_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv(agent.IDLE_ENV, value)
+    if value == "":
+        monkeypatch.delenv(agent.IDLE_ENV)
+    assert agent.idle_timeout() == expected
+
+
+def test_a_task_process_ends_with_os_exit_after_the_storlet(monkeypatch):
+    pytest.importorskip("storlets")
+    from storlets.agent.daemon import server
+
+    calls = []
+    monkeypatch.setattr(server.StorletDaemon, "_execute",
+                        lambda self, dtg: calls.append("storlet ran"))
+
+    def fake_exit(code):
+        calls.append(("os._exit", code))
+        raise SystemExit  # stop here, as the real one would
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    daemon = agent.fast_daemon_class().__new__(agent.fast_daemon_class())
+    with pytest.raises(SystemExit):
+        daemon._execute(types.SimpleNamespace())
+    assert calls == ["storlet ran", ("os._exit", 0)]
+
+
+def test_the_factory_starts_daemons_through_the_agent(monkeypatch):
+    pytest.importorskip("storlets")
+    from storlets.agent.daemon_factory import server
+
+    monkeypatch.setattr(server, "time", server.time)  # restored after the test
+    monkeypatch.setenv(agent.IDLE_ENV, "900")
+    cls = agent.fast_factory_class(server)
+    factory = cls.__new__(cls)
+    factory.container_id = "scope"
+    pargs, env = factory.get_python_args("python", "/p", "m.C", 5, "/mnt/channels/m.C",
+                                         "WARNING", "3")
+    assert pargs[1:4] == ["-m", "s2aio_agent", "daemon"]
+    assert pargs[4:] == ["m.C", "/mnt/channels/m.C", "WARNING", "5", "scope"]
+    assert env[agent.IDLE_ENV] == "900.0"
+
+
+def test_the_gateway_reads_daemon_idle_timeout():
+    from s2aio import sandbox  # pure: the gateway itself would patch this process
+
+    assert sandbox.daemon_idle_timeout({}) == sandbox.DEFAULT_IDLE_S
+    assert sandbox.daemon_idle_timeout({"daemon_idle_timeout": " 600 "}) == 600
+    for bad in ("10", "ten", "100000"):
+        with pytest.raises(sandbox.SandboxConfigError, match="daemon_idle_timeout"):
+            sandbox.daemon_idle_timeout({"daemon_idle_timeout": bad})
