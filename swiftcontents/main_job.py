@@ -132,12 +132,16 @@ def write_lab_record(path: Path, pid: int, port: int, data_dir: Path) -> None:
     os.replace(tmp, path)
 
 
-def recorded_pid(path: Path) -> int | None:
+def read_lab_record(path: Path) -> tuple[int, int] | None:
+    """``(pid, port)`` from the record, or None if there is none or it is garbled."""
     try:
-        pid = json.loads(path.read_text()).get("pid")
+        record = json.loads(path.read_text())
+        pid, port = record.get("pid"), record.get("port")
     except (OSError, ValueError, AttributeError):
         return None
-    return pid if isinstance(pid, int) and pid > 0 else None
+    if not all(isinstance(n, int) and n > 0 for n in (pid, port)):
+        return None
+    return pid, port
 
 
 def is_starting_lab(pid: int) -> bool:
@@ -155,17 +159,20 @@ def running_lab(record: Path, runtime: Path, wait_s: float = LAB_START_WAIT_S) -
 
     jupyter_server writes that info file (0600) once it listens, and
     ``list_running_servers`` drops the files of servers whose process is gone.
-    A lab still starting is waited for.
+    A lab still starting is waited for. The token is the server's own, never a
+    new one.
     """
     from jupyter_server.serverapp import list_running_servers
 
-    pid = recorded_pid(record)
-    if pid is None:
+    noted = read_lab_record(record)
+    if noted is None:
         return None
+    pid, port = noted
     deadline = time.monotonic() + wait_s
     while True:
         for info in list_running_servers(str(runtime)):
-            if info.get("pid") == pid and info.get("token"):
+            # pid and port: a reused pid is not taken for the lab
+            if (info.get("pid"), info.get("port")) == (pid, port) and info.get("token"):
                 return info
         if not is_starting_lab(pid) or time.monotonic() > deadline:
             return None

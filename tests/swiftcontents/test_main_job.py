@@ -72,11 +72,12 @@ def test_lab_record_is_one_per_data_dir_and_holds_no_token(tmp_path):
     assert a == main_job.lab_record_path(tmp_path / "x" / ".." / "a", runtime)
     assert a != main_job.lab_record_path(tmp_path / "b", runtime) and a.parent == runtime
     main_job.write_lab_record(a, 4242, 8899, tmp_path / "a")
-    assert main_job.recorded_pid(a) == 4242 and "token" not in a.read_text()
+    assert main_job.read_lab_record(a) == (4242, 8899) and "token" not in a.read_text()
     assert stat.S_IMODE(a.stat().st_mode) == 0o600
-    for garbage in ("", "[1]", '{"pid": "1"}', '{"pid": -3}', "{"):
+    for garbage in ("", "[1]", '{"pid": "1", "port": 1}', '{"pid": -3, "port": 1}',
+                    '{"pid": 3}', "{"):
         a.write_text(garbage)
-        assert main_job.recorded_pid(a) is None
+        assert main_job.read_lab_record(a) is None
 
 
 def _server_info(runtime, pid: int, port: int = 8899) -> dict:
@@ -94,6 +95,8 @@ def test_running_lab_is_the_recorded_pid_with_its_own_token(tmp_path):
     assert main_job.running_lab(record, runtime, wait_s=0) is None  # no record
     _server_info(runtime, os.getppid(), port=9000)  # another live server, not ours
     main_job.write_lab_record(record, os.getpid(), 8899, tmp_path / "d")
+    assert main_job.running_lab(record, runtime, wait_s=0) is None
+    _server_info(runtime, os.getpid(), port=8898)  # the pid, but not the lab's port
     assert main_job.running_lab(record, runtime, wait_s=0) is None
     _server_info(runtime, os.getpid())  # a live pid: this process stands in for the lab
     info = main_job.running_lab(record, runtime, wait_s=0)
