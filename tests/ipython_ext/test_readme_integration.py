@@ -3,7 +3,7 @@ against the session's s2aio.
 
 The cells are read from the README text itself, so the test fails when the text
 drifts from what works. ``EXAMPLES`` is ``readme_examples.md`` beside this file
-until that section is merged into README.md; then it becomes ``REPO / "README.md"``.
+until that section is merged into README.md; then it becomes ``README``.
 """
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from typing import NamedTuple
 import pytest
 
 from ipython_ext import StorletResult
-from tests.conftest import REPO  # noqa: F401  (REPO / "README.md" once merged)
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
+README = REPO / "README.md"
+# The proposed section, until it is merged into README.md; then: EXAMPLES = README
 EXAMPLES = Path(__file__).with_name("readme_examples.md")
 SECTION = "## IPython: `%load_ext ipython_ext`"
 CONTAINERS = ("data", "nb")  # what the examples write into
