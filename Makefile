@@ -17,8 +17,10 @@ comma := ,
 
 .PHONY: run test install system-deps unit bench stop clean
 
+# An empty PORT= or LAB_PORT= means the default. A second `make run` prints the
+# URL of the JupyterLab that still runs for this data dir instead of a new one.
 run: system-deps $(VENV)/.installed-$(RUN_EXTRAS)
-	$(VENV)/bin/swift-notebooks --port $(PORT) --lab-port $(LAB_PORT)
+	$(VENV)/bin/swift-notebooks $(if $(PORT),--port $(PORT)) $(if $(LAB_PORT),--lab-port $(LAB_PORT))
 
 test: install
 	$(PY) -m pytest -q -p no:cacheprovider tests

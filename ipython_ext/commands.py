@@ -5,17 +5,19 @@ helpers, Swift calls, local runs and result objects are put together.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import os
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, MutableMapping
+from typing import Any, Callable, Iterator, MutableMapping
 
 from IPython.core.error import StdinNotImplementedError
 
-from swiftproto import ParameterError, read_private_text, run_headers, secret_variable
+from swiftproto import (ParameterError, names_parameter, read_private_text, run_headers,
+                        secret_variable)
 
 from . import local, swiftio
 from .errors import StorletMagicError
@@ -27,6 +29,8 @@ from .parsing import (SECRET_HOW, SwiftPath, check_variable_name, local_file,
 from .progress import Reporter, reporter_for
 from .render import error_message
 from .result import StorletLog, StorletResult, StorletTable
+
+LISTING_STORLET = "nblisting.py"  # its rows are named by the ``names`` parameter
 
 
 @dataclasses.dataclass
@@ -71,6 +75,20 @@ def invocation(args: Any, user_ns: MutableMapping[str, Any]) -> Invocation:
     return Invocation(params=params, extra=extra, byte_range=parse_range(getattr(args, "range", None)),
                       run_on_proxy=bool(getattr(args, "run_on_proxy", False)),
                       log=bool(getattr(args, "log", False)))
+
+
+def with_listing_names(inv: Invocation, storlet: str, source: SwiftPath) -> Invocation:
+    """The listing storlet cannot see its inputs' names: send them as ``names``.
+
+    Object names, or ``container/object`` when the inputs span containers; a
+    ``names`` the user gave wins.
+    """
+    if storlet != LISTING_STORLET or "names" in inv.params:
+        return inv
+    paths = (source, *inv.extra)
+    one_container = len({p.container for p in paths}) == 1
+    names = [p.obj if one_container else f"{p.container}/{p.obj}" for p in paths]
+    return dataclasses.replace(inv, params={**inv.params, "names": names_parameter(names)})
 
 
 def output_name(args: Any, required: bool = False) -> str | None:
@@ -134,7 +152,8 @@ def storletapp(ctx: Context, args: Any, cell: str) -> StorletResult | None:
         raise StorletMagicError("--input and -o need --with-invoke (run in Swift) or --local")
     if args.local:
         def load(directory: Path) -> tuple[str, str]:
-            swiftio.fetch_dependencies(ctx.session.connection(), dependencies, directory)
+            if dependencies:  # nothing to fetch: no Swift connection, no credentials needed
+                swiftio.fetch_dependencies(ctx.session.connection(), dependencies, directory)
             return cell, args.module_class
         result = run_local(ctx, parse_input(args.input), invocation(args, ctx.user_ns), name, load)
         return present(ctx, args, result, out)
@@ -189,9 +208,39 @@ def read_with_metadata(ctx: Context, path: SwiftPath) -> tuple[bytes, dict[str, 
     return body, {k[len(prefix):]: v for k, v in headers.items() if k.startswith(prefix)}
 
 
+@contextlib.contextmanager
+def running(ctx: Context, storlet: str, what: str) -> Iterator[None]:
+    """Swift errors of a storlet invocation, with a missing storlet named as such.
+
+    The storlets middleware answers 401 ("either the storlet does not exist or
+    you are not authorized") when its HEAD of the storlet fails; only then is
+    the storlet looked up, so that a misspelt name is not blamed on credentials.
+    """
+    try:
+        with ctx.swift(f"running {storlet} on {what}"):
+            yield
+    except StorletMagicError as exc:
+        if exc.status != 401 or not is_missing(ctx, storlet):
+            raise
+        raise StorletMagicError(
+            f"running {storlet} on {what} failed: {swiftio.missing_storlet(storlet)} "
+            f"(the storlets middleware answered 401, transaction "
+            f"{exc.transaction_id or 'unknown'})",
+            status=exc.status, transaction_id=exc.transaction_id) from None
+
+
+def is_missing(ctx: Context, storlet: str) -> bool:
+    """True only when Swift says the storlet object is not there (404)."""
+    try:
+        with ctx.swift(f"looking up {storlet}"):
+            return not swiftio.storlet_exists(ctx.session.connection(), storlet)
+    except StorletMagicError:  # e.g. the credentials really are wrong
+        return False
+
+
 def invoke_get(ctx: Context, source: SwiftPath, inv: Invocation, storlet: str) -> StorletResult:
     baseline = log_baseline(ctx, storlet, inv)
-    with ctx.swift(f"running {storlet} on GET {source}"):
+    with running(ctx, storlet, f"GET {source}"):
         result = swiftio.invoke_get(ctx.session.connection(), source, inv.headers(storlet), storlet)
         result.peek()  # a storlet failure shows up now, not on a later read
     attach_log(ctx, result, baseline)
@@ -202,7 +251,7 @@ def get(ctx: Context, args: Any) -> StorletResult | None:
     out = output_name(args)
     storlet = required_storlet(args)
     source = parse_swift_path(args.input)
-    inv = invocation(args, ctx.user_ns)
+    inv = with_listing_names(invocation(args, ctx.user_ns), storlet, source)
     if args.local:
         def load(directory: Path) -> tuple[str, str]:
             return swiftio.fetch_storlet(ctx.session.connection(), storlet, directory)
@@ -239,7 +288,7 @@ def run_stored(ctx: Context, args: Any, storlet: str, dest: Any, out: str | None
     """Run a storlet whose output Swift stores at ``dest`` (PUT, COPY); check it, attach its log."""
     inv = invocation(args, ctx.user_ns)
     baseline = log_baseline(ctx, storlet, inv)
-    with ctx.swift(f"running {storlet} on {what}"):
+    with running(ctx, storlet, what):
         result = call(ctx.session.connection(), inv.headers(storlet))
     check_stored_output(ctx, result, dest)
     attach_log(ctx, result, baseline)
@@ -259,15 +308,23 @@ def uploadfile(ctx: Context, args: Any, cell: str | None) -> None:
     if cell is None:
         source = local_file(args.local_file, "LOCAL_FILE")
         with ctx.swift(f"uploading {source.name} to {path}"):
+            created = swiftio.ensure_container(ctx.session.connection(), path.container)
             swiftio.upload_file(ctx.session.connection(), path, source,
                                 progress=ctx.progress(f"PUT {path}"))
-        ctx.print(f"Uploaded {source} to {path} ({source.stat().st_size} bytes)")
+        ctx.print(f"{created_note(created, path)}Uploaded {source} to {path} "
+                  f"({source.stat().st_size} bytes)")
         return
     if args.local_file:
         raise StorletMagicError("%%uploadfile uploads the cell: give only container/object")
     with ctx.swift(f"uploading the cell to {path}"):
+        created = swiftio.ensure_container(ctx.session.connection(), path.container)
         swiftio.upload_text(ctx.session.connection(), path, cell)
-    ctx.print(f"Uploaded the cell to {path} ({len(cell.encode('utf-8'))} bytes)")
+    ctx.print(f"{created_note(created, path)}Uploaded the cell to {path} "
+              f"({len(cell.encode('utf-8'))} bytes)")
+
+
+def created_note(created: bool, path: SwiftPath) -> str:
+    return f"Created container {path.container}. " if created else ""
 
 
 def storlets(ctx: Context, args: Any) -> StorletTable | None:

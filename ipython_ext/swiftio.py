@@ -124,7 +124,51 @@ def upload_storlet(conn: swiftclient.Connection, source: str, *, name: str, main
                                      container=container)
 
 
+def missing_storlet(storlet: str, container: str = STORLET_CONTAINER) -> str:
+    """What to tell a user who names a storlet that is not deployed."""
+    return (f"storlet {storlet} is not deployed (no object {storlet} in container "
+            f"'{container}' of this account): %storlets lists the deployed storlets; "
+            f"deploy one with %%storletapp or storlets-deploy")
+
+
+def storlet_exists(conn: swiftclient.Connection, storlet: str,
+                   container: str = STORLET_CONTAINER) -> bool:
+    """Whether ``container`` holds the storlet object (a HEAD as the user).
+
+    The storlets middleware answers 401 both for a storlet that is missing and
+    for one the user may not run; this tells the two apart.
+    """
+    try:
+        conn.head_object(container, storlet)
+    except ClientException as exc:
+        if exc.http_status == 404:
+            return False
+        raise
+    return True
+
+
+def ensure_container(conn: swiftclient.Connection, container: str) -> bool:
+    """Create ``container`` if a HEAD says it is missing; True if it was created.
+
+    Checked before an upload, not after a failed one: Swift refuses a PUT into a
+    missing container before reading its body, which a large streamed upload
+    may see as a broken connection rather than a 404. Only a 404 creates: a user
+    who may write into a container is not always allowed to HEAD or PUT one,
+    and the object PUT then reports what is wrong.
+    """
+    try:
+        conn.head_container(container)
+    except ClientException as exc:
+        if exc.http_status != 404:
+            return False
+        log.debug("Creating container %s for an upload", container)
+        conn.put_container(container)
+        return True
+    return False
+
+
 def upload_text(conn: swiftclient.Connection, path: SwiftPath, text: str) -> dict[str, Any]:
+    """PUT the text as an object (the caller ensures the container)."""
     response: dict[str, Any] = {}
     conn.put_object(path.container, path.obj, text.encode("utf-8"),
                     headers=upload_headers(path.container, path.obj), response_dict=response)
@@ -229,9 +273,15 @@ def fetch_storlet(conn: swiftclient.Connection, storlet: str, directory: Path, *
                   dependency_container: str = DEPENDENCY_CONTAINER) -> tuple[str, str]:
     """Download a deployed storlet's dependencies into ``directory``.
 
-    Returns its source and main class (``module.Class``, from its metadata).
+    Returns its source and main class (``module.Class``, from its metadata);
+    raises ``StorletMagicError`` when the storlet is not deployed.
     """
-    headers, body = conn.get_object(container, storlet)
+    try:
+        headers, body = conn.get_object(container, storlet)
+    except ClientException as exc:
+        if exc.http_status == 404:
+            raise StorletMagicError(missing_storlet(storlet, container)) from None
+        raise
     fetch_dependencies(conn, headers.get(DEPENDENCY_HEADER, "").split(","), directory,
                        container=dependency_container)
     return body.decode("utf-8"), headers.get("x-object-meta-storlet-main", "")

@@ -4,20 +4,21 @@ Integration tests use the session-wide ``s2aio`` fixture: a real Swift +
 storlets all-in-one started in a temporary data dir on free ports. If it cannot
 start, every test that needs it *fails* with the reason (never skips). When the
 session ends, its teardown scans what s2aio and the tests' Jupyter servers wrote
-for tokens and keys (``tests/leakscan.py``); a finding fails the run.
+for tokens and keys (``tests/leakscan.py``); a finding fails the run. Every
+s2aio data dir of the run (``tests/datadirs.py``) is stopped and deleted when the
+session finishes, pass or fail (``S2AIO_KEEP_DATA=1`` keeps them).
 """
 from __future__ import annotations
 
 import os
 import socket
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests import leakscan
+from tests import datadirs, leakscan
 
 REPO = Path(__file__).resolve().parent.parent
 FILES = Path(__file__).resolve().parent / "files"
@@ -34,8 +35,7 @@ def s2aio(tmp_path_factory) -> Iterator["object"]:
     """A started s2aio (proxy on a free port, data in a temp dir)."""
     from s2aio import S2AIO
 
-    data_dir = tempfile.mkdtemp(prefix="s2aio-t")  # short: SBus socket paths are limited to 108 bytes
-    aio = S2AIO(data_dir=data_dir, port=free_port())
+    aio = S2AIO(data_dir=datadirs.new_data_dir("s2aio-t"), port=free_port())
     try:
         aio.start()
     except Exception as exc:  # fail (not skip) with the reason
@@ -47,7 +47,7 @@ def s2aio(tmp_path_factory) -> Iterator["object"]:
     finally:
         aio.stop()  # also flushes and closes every log
     check_no_leaks(aio, tmp_path_factory.getbasetemp(), logs)
-    aio.reset()  # only when clean: a leak's evidence stays for inspection
+    aio.reset()
 
 
 def check_no_leaks(aio, basetemp: Path, logs: dict[str, bytes]) -> None:
@@ -59,7 +59,18 @@ def check_no_leaks(aio, basetemp: Path, logs: dict[str, bytes]) -> None:
     found = leakscan.scan(aio.data_dir, patterns, sorted(basetemp.glob("jupyter*")), logs)
     if found:
         pytest.fail("secrets leaked into files the session wrote (or files not private):\n  "
-                    + "\n  ".join(found), pytrace=False)
+                    + "\n  ".join(found) + f"\n(rerun with {datadirs.KEEP_ENV}=1 to keep "
+                    f"{aio.data_dir} for a look)", pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """No s2aio data dir of this run stays in the temp dir (each holds ~150 MB)."""
+    removed, left = datadirs.remove_all()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if left and reporter is not None:
+        why = (f"{datadirs.KEEP_ENV} is set" if os.environ.get(datadirs.KEEP_ENV)
+               else "could not be removed")
+        reporter.write_line(f"s2aio data dirs kept ({why}): {' '.join(map(str, left))}")
 
 
 @pytest.fixture(scope="session")

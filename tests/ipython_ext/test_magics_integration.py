@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
+import uuid
 
 import pytest
 from IPython.core.error import UsageError
 
 from ipython_ext import StorletResult, StorletTable
+from tests.conftest import FILES
 from tests.names import QUOTED_NAMES
 
 from .conftest import UPPER
@@ -87,6 +90,21 @@ def test_storletapp_local_on_file_and_object(ip, auth, obj, tmp_path, conn):
                       f"--extra {obj} --range 0-4 -o r", UPPER)
     assert ip.user_ns["r"].content == b"HELLOHELLO WORLD"  # range applies to the main input
     assert conn.get_container("storlet")[1] == before  # nothing deployed
+
+
+def test_storletapp_local_needs_no_credentials_without_dependencies(ip, monkeypatch, tmp_path):
+    from .conftest import AUTH_VARS
+
+    for name in AUTH_VARS:
+        monkeypatch.delenv(name, raising=False)
+    local = tmp_path / "in.txt"
+    local.write_bytes(b"offline")
+    ip.run_cell_magic("storletapp", f"localonly.UpperStorlet --local --input {local} -o r", UPPER)
+    assert ip.user_ns["r"].content == b"OFFLINE"
+    # A dependency lives in Swift: then, and only then, credentials are asked for.
+    with pytest.raises(UsageError, match="credentials|ST_AUTH|OS_AUTH_URL"):
+        ip.run_cell_magic("storletapp", f"shout.ShoutStorlet -d helper_shout.py --local "
+                          f"--input {local} -o r", WITH_HELPER)
 
 
 def test_storletapp_local_engine_rules(ip, auth, tmp_path):
@@ -181,6 +199,37 @@ def test_uploadfile_cell_and_line(ip, auth, container, conn, tmp_path):
     local.write_bytes(bytes(range(256)))
     ip.run_line_magic("uploadfile", f"path:/{container}/data.bin {local}")
     assert conn.get_object(container, "data.bin")[1] == bytes(range(256))
+
+
+def test_uploadfile_creates_the_container(ip, auth, conn, capsys):
+    name = f"t-new-{uuid.uuid4().hex[:8]}"
+    try:
+        ip.run_cell_magic("uploadfile", f"{name}/hello.txt", "hello world\n")
+        assert f"Created container {name}" in capsys.readouterr().out
+        assert conn.get_object(name, "hello.txt")[1] == b"hello world\n"
+        ip.run_cell_magic("uploadfile", f"{name}/again.txt", "x")  # exists now: no PUT
+        assert "Created container" not in capsys.readouterr().out
+    finally:
+        for obj in conn.get_container(name)[1]:
+            conn.delete_object(name, obj["name"])
+        conn.delete_container(name)
+
+
+def test_listing_rows_are_named_by_object(ip, auth, deployed, conn, container):
+    notebook = (FILES / "notebooks" / "report.ipynb").read_bytes()
+    for name in ("a.ipynb", "b c.ipynb"):
+        conn.put_object(container, name, notebook)
+    ip.run_line_magic("get", f"--storlet nblisting.py --input path:/{container}/a.ipynb "
+                      f"--extra 'path:/{container}/b c.ipynb' --run-on-proxy -o r")
+    rows = json.loads(ip.user_ns["r"].content)
+    assert [row["name"] for row in rows] == ["a.ipynb", "b c.ipynb"]
+    assert "b c.ipynb" in ip.user_ns["r"]._repr_html_()
+    ip.run_line_magic("get", f"--storlet nblisting.py --input path:/{container}/a.ipynb "
+                      f"--local -o r")  # the in-process run is named the same way
+    assert [row["name"] for row in json.loads(ip.user_ns["r"].content)] == ["a.ipynb"]
+    ip.run_line_magic("get", f"--storlet nblisting.py --input path:/{container}/a.ipynb "
+                      "--param 'names=[\"mine\"]' -o r")  # the user's own names win
+    assert json.loads(ip.user_ns["r"].content)[0]["name"] == "mine"
 
 
 def test_storlets_table(ip, upper, capsys):
@@ -296,12 +345,27 @@ def test_swift_403_token_of_another_account(ip, s2aio, auth, monkeypatch, capsys
     assert "401" in text and "transaction tx" in text
 
 
-def test_swift_401_storlet_of_another_account(ip, s2aio, auth, monkeypatch, capsys, obj, conn):
+def test_storlet_of_another_account_is_missing_here(ip, s2aio, auth, monkeypatch, capsys,
+                                                   obj, conn):
     for name, value in s2aio.env("test2").items():
         monkeypatch.setenv(name, value)
     text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} -o r",
                           conn.get_auth()[1])
-    assert "401" in text and "transaction tx" in text
+    assert "storlet upper.py is not deployed" in text and "401" in text
+    assert "transaction tx" in text and "credentials" not in text
+
+
+@pytest.mark.parametrize("line", [
+    "%get --storlet uper.py --input {obj} -o r",
+    "%get --storlet uper --input {obj} --local -o r",
+    "%copy --storlet uper.py --input {obj} --output path:/{container}/out -o r",
+])
+def test_missing_storlet_is_reported_as_missing(ip, upper, obj, container, capsys, conn, line):
+    text = one_line_error(ip, capsys, line.format(obj=obj, container=container),
+                          conn.get_auth()[1])
+    assert "storlet uper.py is not deployed" in text and "%storlets" in text
+    assert "credentials" not in text
+    assert "out" not in {o["name"] for o in conn.get_container(container)[1]}  # nothing written
 
 
 def test_storlet_that_raises_is_a_clear_422(ip, upper, obj, capsys, conn):

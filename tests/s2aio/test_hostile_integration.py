@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ from swiftclient import ClientException
 
 from s2aio import S2AIO
 from s2aio.configs import GatewaySettings
+from tests import datadirs
 from tests.conftest import FILES, free_port
 from tests.s2aio.conftest import put_storlet
 
@@ -33,7 +33,7 @@ STORLET = "hostile.py"
 
 @pytest.fixture(scope="module")
 def aio():
-    data_dir = tempfile.mkdtemp(prefix="s2aio-h")
+    data_dir = datadirs.new_data_dir("s2aio-h")
     gateway = GatewaySettings(storlet_timeout=TIMEOUT_S, memory_mb=MEMORY_MB,
                               processes=PROCESSES)
     aio = S2AIO(data_dir=data_dir, port=free_port(), gateway=gateway)

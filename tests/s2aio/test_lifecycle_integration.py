@@ -5,11 +5,11 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from s2aio import S2AIO, S2AIOError
+from tests import datadirs
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def _our_processes(data_dir: str) -> list[str]:
 
 
 def test_second_instance_lifecycle(s2aio):
-    data_dir = tempfile.mkdtemp(prefix="s2aio-l")
+    data_dir = str(datadirs.new_data_dir("s2aio-l"))
     port = free_port()
     try:
         started = _cli("start", "--data-dir", data_dir, "--port", str(port))
@@ -60,7 +60,7 @@ def test_second_instance_lifecycle(s2aio):
 
 
 def test_taken_port_is_named_and_nothing_is_left_running():
-    data_dir = tempfile.mkdtemp(prefix="s2aio-p")
+    data_dir = str(datadirs.new_data_dir("s2aio-p"))
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()

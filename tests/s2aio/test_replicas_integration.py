@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import sqlite3
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from s2aio import S2AIO, S2AIOError, procs
-from tests import leakscan
+from tests import datadirs, leakscan
 from tests.conftest import REPO, check_no_leaks, free_port
 from tests.s2aio.conftest import put_storlet
 
@@ -34,7 +33,7 @@ OBJECT = "while-node2-down"
 
 @pytest.fixture(scope="module")
 def aio3(tmp_path_factory):
-    data_dir = tempfile.mkdtemp(prefix="s2aio-r")  # short: SBus socket paths < 108 bytes
+    data_dir = datadirs.new_data_dir("s2aio-r")  # short: SBus socket paths < 108 bytes
     aio = S2AIO(data_dir=data_dir, port=free_port(), replicas=3)
     began = time.monotonic()
     try:

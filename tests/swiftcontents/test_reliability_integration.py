@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import signal
-import tempfile
 import uuid
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from bench._jupyter import start_jupyter
 from bench.reliability_faults import (fault_process, fault_swift_status, kill_group, kill_pid)
 from bench.reliability_load import run_load, summarize, wipe_container
+from tests import datadirs
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,7 @@ def own_aio():
     from deploy.api import deploy
     from s2aio import S2AIO
 
-    aio = S2AIO(tempfile.mkdtemp(prefix="s2aio-f"), free_port())
+    aio = S2AIO(datadirs.new_data_dir("s2aio-f"), free_port())
     try:
         aio.start()
         conn = aio.connection("test")
