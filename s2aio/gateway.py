@@ -57,6 +57,7 @@ SBUS_REQUEST_TIMEOUT_S = 15.0
 # BrokenPipeError out of their main loop, and the process exits. The factory's
 # exit ends its whole sandbox, and every task running in it.
 SBUS_LATE_ANSWER_S = 300.0
+SBUS_READ_CHUNK = 4096
 
 # A daemon whose status the factory gave this recently is taken as running
 # without asking again (a round trip of ~4 ms per call). Should it have died
@@ -364,6 +365,10 @@ def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
         return
 
     def request(self, command, *args, **kwargs):
+        # Upstream reads the answer 16 bytes at a time, each read a trip through
+        # eventlet's hub; an answer is one small JSON document.
+        self.chunk_size = max(self.chunk_size, SBUS_READ_CHUNK)
+
         def send_and_read():
             # Past late_answer the server is taken for hung: upstream closes the pipe.
             with eventlet.Timeout(late_answer, SBusClientIOError("abandoned")):

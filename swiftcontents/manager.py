@@ -351,16 +351,14 @@ class SwiftContentsManager(AsyncContentsManager):
         if not path:
             raise web.HTTPError(400, "Can't save to the root directory itself")
         self.log.debug("Saving %s", path)
-        await self._check_parent(path)
-
         kind = model["type"]
         saved: dict[str, Any] | None = None
         if kind in ("notebook", "file"):
-            await self._refuse_over_dir(path)
-            await self._refuse_if_changed(model, path)
+            data = await self._checked_write(model, path)
+        else:
+            await self._check_parent(path)
         if kind == "notebook":
             # Validated once: by the storlet as Swift stores it, or in the fallback.
-            data = self._notebook_bytes(path, model["content"])
             result = await self.run(self.nb_storlets.save_notebook, self.store, path, data)
             if not await self.checkpoints.has_checkpoint(path):
                 await self.create_checkpoint(path)  # one checkpoint always exists for notebooks
@@ -387,6 +385,33 @@ class SwiftContentsManager(AsyncContentsManager):
         self.run_post_save_hooks(model=saved, os_path=self._location(path))
         self.emit(data={"action": "save", "path": path})
         return saved
+
+    async def _checked_write(self, model: dict[str, Any], path: str) -> bytes | None:
+        """The checks before a file or notebook PUT, side by side (each is a Swift round
+        trip or two); meanwhile, a notebook's bytes. Their errors in this order: no
+        parent (404), a directory of that name (409), changed since read (409), a
+        malformed notebook (400)."""
+        checks = asyncio.gather(self._check_parent(path), self._refuse_over_dir(path),
+                                self._refuse_if_changed(model, path), return_exceptions=True)
+        await asyncio.sleep(0)  # the checks are on their way to Swift
+        data, problem = None, None
+        if model["type"] == "notebook":
+            try:  # on this thread: the notary's sqlite connection belongs to it
+                data = self._notebook_bytes(path, model["content"])
+            except web.HTTPError as exc:
+                problem = exc
+        for outcome in await checks:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        if problem is not None:
+            raise problem
+        return data
+
+    async def _dir_exists(self, path: str) -> bool:
+        """``Store.dir_exists`` with its two requests side by side."""
+        marker, listed = await asyncio.gather(self.run(self.store.dir_marker_exists, path),
+                                              self.run(self.store.dir_has_objects, path))
+        return marker or listed
 
     def _notebook_bytes(self, path: str, content: Any) -> bytes:
         """The signed notebook to store; a model that cannot be signed or written is
@@ -431,12 +456,12 @@ class SwiftContentsManager(AsyncContentsManager):
 
     async def _check_parent(self, path: str) -> None:
         parent = paths.split(path)[0]
-        if parent and not await self.run(self.store.dir_exists, parent):
+        if parent and not await self._dir_exists(parent):
             raise web.HTTPError(404, f"No such directory: {parent}")
 
     async def _refuse_over_dir(self, path: str) -> None:
         """A file never hides a directory of the same name (nor the reverse)."""
-        if await self.run(self.store.dir_exists, path):
+        if await self._dir_exists(path):
             raise web.HTTPError(409, (
                 f"A directory named {path} exists: a file cannot have its name "
                 "(rename or delete the directory first, or choose another name)"))

@@ -249,14 +249,20 @@ class Store:
 
     def dir_exists(self, path: str) -> bool:
         """A marker, or any object below (directories made by other tools)."""
-        if not path:
-            return True
+        return not path or self.dir_marker_exists(path) or self.dir_has_objects(path)
+
+    def dir_marker_exists(self, path: str) -> bool:
+        """The directory's marker object (seen at once, before any listing shows it)."""
         try:
             self._call(path, "head_object", self.container, self.dir_key(path))
             return True
         except SwiftContentsError as exc:
             if exc.status != 404:
                 raise
+        return False
+
+    def dir_has_objects(self, path: str) -> bool:
+        """Anything listed below the directory (markers and files of other tools)."""
         _, objs = self._call(path, "get_container", self.container,
                              prefix=self.dir_key(path), limit=1)
         return bool(objs)

@@ -93,3 +93,33 @@ def test_the_gateway_reads_daemon_idle_timeout():
     for bad in ("10", "ten", "100000"):
         with pytest.raises(sandbox.SandboxConfigError, match="daemon_idle_timeout"):
             sandbox.daemon_idle_timeout({"daemon_idle_timeout": bad})
+
+
+def test_a_request_reaches_a_spare_task_process_with_its_fds(tmp_path):
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    (tmp_path / "in").write_bytes(b"input")
+    fd = os.open(tmp_path / "in", os.O_RDONLY)
+    md = '[{"type": "SBUS_FD_INPUT_OBJECT"}]'
+    params = '{"command": "x", "params": {"p": "' + "v" * 100_000 + '"}}'
+    sender = threading.Thread(target=agent.send_request, args=(ours, [fd], md, params))
+    sender.start()
+    fds, got_md, got_params = agent.receive_request(theirs)
+    sender.join()
+    os.close(fd)
+    assert (got_md, got_params) == (md, params)  # larger than one socket buffer
+    assert len(fds) == 1 and os.read(fds[0], 10) == b"input"  # a copy of the fd
+    os.close(fds[0])
+    ours.close()
+    assert agent.receive_request(theirs) is None  # the daemon closed: the spare ends
+    theirs.close()
+
+
+def test_engine_roles_from_argv():
+    assert agent.engine_role(["/usr/bin/python3", "-m", "s2aio_agent", "factory", "/p",
+                              "INFO", "c"]) == ("factory", "")
+    assert agent.engine_role(["/usr/bin/python3", "-m", "s2aio_agent", "daemon", "m.C", "/p",
+                              "INFO", "5", "c"]) == ("daemon", "m.C")
+    assert agent.engine_role(["bwrap", "--", "s2aio_agent", "daemon"]) is None
+    assert agent.engine_role(["python3", "-m", "storlets.agent.daemon", "m.C"]) is None
