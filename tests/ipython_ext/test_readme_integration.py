@@ -2,8 +2,7 @@
 against the session's s2aio.
 
 The cells are read from the README text itself, so the test fails when the text
-drifts from what works. ``EXAMPLES`` is ``readme_examples.md`` beside this file
-until that section is merged into README.md; then it becomes ``README``.
+drifts from what works.
 """
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.integration
 
 README = REPO / "README.md"
-# The proposed section, until it is merged into README.md; then: EXAMPLES = README
-EXAMPLES = Path(__file__).with_name("readme_examples.md")
+EXAMPLES = README
 SECTION = "## IPython: `%load_ext ipython_ext`"
 CONTAINERS = ("data", "nb")  # what the examples write into
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
