@@ -71,6 +71,7 @@ $(VENV)/.installed-%: pyproject.toml setup.py
 bench: install
 	$(PY) bench/s2aio_start.py
 	$(PY) bench/engine_overhead.py
+	$(PY) bench/engine_fastpath.py
 	$(PY) bench/nbdiff_scale.py
 	$(PY) bench/storlets_vs_client.py
 	$(PY) bench/contents_vs_peers.py

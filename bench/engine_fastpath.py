@@ -14,7 +14,10 @@ the notebook storlets, and measures side by side, interleaved round by round
    validation in the client;
 5. the first call after ``--idle`` seconds without any (default 600) vs a warm
    call; and, for the record, the first call after a sandbox start;
-6. the fixed cost left, stage by stage (a traced call: which requests it made).
+6. the fixed cost left, stage by stage: a second s2aio whose gateways log each
+   call's stages (``stage_timings``): orphan check, daemon status (skipped when
+   recent), the execute round trip, the wait for the storlet's metadata, and the
+   time until the output streams.
 
     python bench/engine_fastpath.py [--rounds 40] [--idle 600]
 """
@@ -195,6 +198,39 @@ def first_call_after_start(aio, conn) -> float:
     return time.perf_counter() - began
 
 
+def stage_medians(rounds: int) -> dict[str, dict[str, float]]:
+    """The engine's stages per call (ms), from a second s2aio whose gateways log them
+    (``stage_timings``): {where: {stage: median}}."""
+    import re
+    import tempfile
+
+    from s2aio import S2AIO
+    from s2aio.configs import GatewaySettings
+
+    aio = S2AIO(tempfile.mkdtemp(prefix="s2aio-stages-"), free_port(),
+                gateway=GatewaySettings(stage_timings=True))
+    try:
+        aio.start()
+        conn = aio.connection("test")
+        put_identity(conn)
+        calls = get_calls(conn)
+        del calls["plain GET"]
+        medians(calls, rounds)
+        conn.close()
+        found: dict[str, dict[str, list[float]]] = {}
+        for line in (Path(aio.logs_dir) / "swift.log").read_text(errors="replace").splitlines():
+            m = re.search(r"(proxy|object)-server: s2aio stages identity\.\S+: (.*?)( \(txn|$)", line)
+            if m:
+                where = found.setdefault(m.group(1) + " server", {})
+                for part in m.group(2).split():
+                    name, _, value = part.partition("=")
+                    where.setdefault(name, []).append(float(value))
+        return {where: {name: statistics.median(v[2:] or v) for name, v in stages.items()}
+                for where, stages in found.items()}
+    finally:
+        aio.reset()
+
+
 # -- report -------------------------------------------------------------------------
 def verdict(name: str, value: float | None) -> str:
     if value is None:
@@ -266,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
             ratios["cold call after idle / warm call"] = after / warm
         else:
             ratios["cold call after idle / warm call"] = None
+
+        print("\n  the engine's stages per call (medians, ms; a second s2aio logging them):")
+        for where, stages in stage_medians(args.rounds).items():
+            print(f"    {where}: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
 
         print("\n| measure | target | measured | |\n|---|---|---|---|")
         for name, (op, bound) in TARGETS.items():

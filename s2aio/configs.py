@@ -82,6 +82,8 @@ class GatewaySettings:
     landlock: str = "on"  # on | off | auto (on where the kernel has Landlock)
     # Seconds a storlet daemon waits for its next call before it exits (upstream: 300).
     daemon_idle_timeout: int = 3600
+    # Log each storlet call's engine stages (ms) in the server log (for the benchmarks).
+    stage_timings: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,6 +300,7 @@ sandbox_file_size_mb = {gateway.file_size_mb}
 sandbox_tmp_size_mb = {gateway.tmp_size_mb}
 sandbox_landlock = {gateway.landlock}
 daemon_idle_timeout = {gateway.daemon_idle_timeout}
+stage_timings = {"on" if gateway.stage_timings else "off"}
 s2aio_seccomp_filter = {layout.seccomp_filter}
 restart_linux_container_timeout = 10
 storlet_daemon_thread_pool_size = 5

@@ -23,6 +23,7 @@ dotted path ``s2aio.gateway.BwrapStorletGateway``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -101,6 +102,10 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         return os.path.join(self.run_dir, f"sandbox-{self.where}-{self.scope}.pid")
 
     def activate_storlet_daemon(self, sreq, cache_updated=True):
+        with stage(sreq, "daemon"):
+            return self._activate(sreq, cache_updated)
+
+    def _activate(self, sreq, cache_updated):
         key = self.paths.get_host_storlet_pipe(sreq.storlet_main)
         seen = _status_seen.get(key)
         if not cache_updated and seen is not None and time.monotonic() - seen < STATUS_FRESH_S:
@@ -410,6 +415,43 @@ def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
 _syslog_quieted = False
 
 
+@contextlib.contextmanager
+def stage(sreq, name: str):
+    """Time one stage of a call into ``sreq.s2aio_stages`` (ms), when it is measured."""
+    stages = getattr(sreq, "s2aio_stages", None)
+    if stages is None:
+        yield
+        return
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[name] = stages.get(name, 0.0) + (time.perf_counter() - began) * 1000
+
+
+def time_protocol_stages() -> None:
+    """With ``stage_timings = on``: upstream's invocation protocol, its execute round
+    trip and its wait for the storlet's metadata timed (bench/engine_fastpath.py)."""
+    from storlets.gateway.gateways.container import gateway as container_gateway
+    from storlets.gateway.gateways.container.runtime import StorletInvocationProtocol
+
+    if getattr(container_gateway.StorletInvocationProtocol, "s2aio_timed", False):
+        return
+
+    class TimedProtocol(StorletInvocationProtocol):
+        s2aio_timed = True
+
+        def _send_execute_command(self):
+            with stage(self.srequest, "execute"):
+                return super()._send_execute_command()
+
+        def _read_metadata(self):
+            with stage(self.srequest, "metadata"):
+                return super()._read_metadata()
+
+    container_gateway.StorletInvocationProtocol = TimedProtocol
+
+
 def quiet_c_syslog() -> None:
     """Keep debug and info messages of C libraries out of this process's syslog.
 
@@ -487,6 +529,10 @@ class BwrapStorletGateway(StorletGatewayContainer):
         super().__init__(conf, logger, scope)
         bound_sbus_requests()
         quiet_c_syslog()
+        self.stage_timings = str(conf.get("stage_timings", "off")).strip().lower() in (
+            "on", "true", "yes")
+        if self.stage_timings:
+            time_protocol_stages()
 
     @classmethod
     def validate_storlet_registration(cls, params, name):
@@ -511,8 +557,12 @@ class BwrapStorletGateway(StorletGatewayContainer):
             # Before any path is built; the client sees why.
             raise HTTPBadRequest(body=str(exc).encode("utf-8"))
         deadline = time.monotonic() + self.storlet_timeout
+        if self.stage_timings:
+            sreq.s2aio_stages = {}
+        began = time.perf_counter()
         sandbox = self.sandbox(self.scope, self.conf, self.logger)
-        sandbox.kill_orphans()  # what an earlier call of this scope left behind
+        with stage(sreq, "orphans"):
+            sandbox.kill_orphans()  # what an earlier call of this scope left behind
         try:
             sresp = self._flow(sreq, sandbox)
         except StorletTimeout:
@@ -537,12 +587,21 @@ class BwrapStorletGateway(StorletGatewayContainer):
                 "storlet %s failed before it produced its output (it raised, exited or "
                 "sent invalid metadata); run it with X-Storlet-Generate-Log: True to see "
                 "its log" % sreq.storlet_id).encode("utf-8"))
+        if self.stage_timings:
+            self._log_stages(sreq, began)
         data = sresp.data
         if data.has_fd and data.cancel is not None:
             sresp.data = StorletData(data.user_metadata, data_iter=DeadlineReader(
                 data.data_fd, deadline, data.cancel, self.logger, sreq.storlet_id,
                 on_give_up=sandbox.kill_orphans))
         return sresp
+
+    def _log_stages(self, sreq, began: float) -> None:
+        stages = dict(getattr(sreq, "s2aio_stages", {}))
+        stages["to_output"] = (time.perf_counter() - began) * 1000
+        stages["status_skipped"] = float(bool(getattr(sreq, "s2aio_status_skipped", False)))
+        self.logger.info("s2aio stages %s: %s" % (sreq.storlet_main, " ".join(
+            f"{name}={ms:.3f}" for name, ms in stages.items())))
 
     def _flow(self, sreq, sandbox: BwrapRunTimeSandbox):
         """Upstream's invocation flow; when it skipped the daemon's status and the
