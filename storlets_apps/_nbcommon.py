@@ -163,22 +163,25 @@ def read_input(in_file, budget):
     return b"".join(chunks)
 
 
-def drain(in_file, budget):
-    """Read and drop what is left of ``in_file``: at most ``max_bytes`` more bytes, and
-    not past the time budget (plus ``DRAIN_GRACE_SECONDS``). True if it reached the end.
+def drain(in_file, budget, limit=CEILING_MAX_BYTES):
+    """Read and drop what is left of ``in_file``: at most ``limit`` more bytes (the
+    operator's ceiling), and not past the time budget plus ``DRAIN_GRACE_SECONDS``.
+    True if it reached the end.
 
     The engine feeds each input from a writer in the proxy or object server
     (storlets' ``_write_input_data``, under eventlet). When a storlet returns with
     input unread and its end of the pipe closes, that writer's next write fails
     with EPIPE, which eventlet's green ``os.write`` retries forever: one thread
-    spinning in the server for good. Reading to the end first lets it finish. An
-    endless (or larger than budgeted) input is not read past the budget: a storlet
+    spinning in the server for good. Reading to the end first lets it finish. The
+    bound is the ceiling, not the caller's ``max_bytes``: a caller who lowers it
+    (``max_bytes=1`` on a large object) must not be able to leave a spinning
+    thread. An endless (or larger) input is not read past the bound: a storlet
     never hangs on its input. Never raises: it runs on error paths.
     """
     if in_file.closed:
         return False
     deadline = budget.deadline + DRAIN_GRACE_SECONDS
-    left = budget.max_bytes
+    left = limit
     try:
         while left > 0:
             chunk = in_file.read(min(READ_CHUNK, left))

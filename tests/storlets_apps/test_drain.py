@@ -78,18 +78,18 @@ def test_nbdiff_drains_extra_inputs_it_refuses():
     assert md[_nbcommon.ERROR] == "bad_request"
 
 
-def test_nbdiff_drains_a_too_large_input_within_its_budget():
-    """A notebook over max_bytes is refused after max_bytes + 1 bytes; the rest (less
-    than max_bytes more) is drained, and the checkpoint too."""
-    md = run(DiffStorlet, Feed(notebook(SIZE)), Feed(notebook(SIZE // 4)),
-             max_bytes=str(SIZE // 2 + 100))
+def test_nbdiff_drains_an_input_it_refused_as_too_large():
+    """A notebook over the caller's max_bytes is refused after max_bytes + 1 bytes; the
+    rest is drained all the same (a caller cannot make a storlet leave input unread by
+    lowering max_bytes), and the checkpoint too."""
+    md = run(DiffStorlet, Feed(notebook(SIZE)), Feed(notebook()), max_bytes="1000")
     assert md[_nbcommon.ERROR] == "too_large"
 
 
 def test_nblisting_drains_an_input_past_its_budget_and_the_others():
     small = notebook(1000)
     md = run(ListingStorlet, Feed(small), Feed(notebook(SIZE)), Feed(small),
-             max_bytes=str(SIZE // 2 + 100))
+             max_bytes=str(SIZE // 2))
     assert md["Nb-Listing-Count"] == "3" and md["Nb-Listing-Errors"] == "1"
 
 
@@ -122,15 +122,15 @@ def test_identity_reads_everything():
     (ListingStorlet, {"format": "pdf"}),
     (ValidateStorlet, {"max_errors": "many"}),
 ])
-def test_an_endless_input_is_drained_within_the_budget_then_closed(storlet, params):
+def test_an_endless_input_is_drained_up_to_the_ceiling_then_closed(storlet, params):
     """The drain is bounded: a storlet does not hang on an input that never ends."""
     endless = Feed(b"x" * CHUNK, endless=True)
-    result = run_storlet(storlet, endless, params={"max_bytes": str(SIZE), **params},
-                         timeout=60)
+    result = run_storlet(storlet, endless, params=params, timeout=60)
     assert result.metadata[_nbcommon.ERROR] == "bad_parameter"
     assert not endless.finished.is_set()
-    # max_bytes drained, plus what the pipe and the reader's buffer held.
-    assert SIZE <= endless.fed <= SIZE + 4 * CHUNK + (1 << 20)
+    # The ceiling drained, plus what the pipe and the reader's buffer held.
+    ceiling = _nbcommon.CEILING_MAX_BYTES
+    assert ceiling <= endless.fed <= ceiling + 4 * CHUNK + _nbcommon.READ_CHUNK
 
 
 class _Input:
@@ -149,12 +149,12 @@ class _Input:
         self.closed = True
 
 
-def test_drain_stops_at_max_bytes():
-    budget = _nbcommon.Budget(max_bytes=3 * _nbcommon.READ_CHUNK)
-    assert _nbcommon.drain(_Input(2 * _nbcommon.READ_CHUNK), budget) is True
+def test_drain_stops_at_its_limit_whatever_max_bytes_says():
+    budget, limit = _nbcommon.Budget(max_bytes=1), 3 * _nbcommon.READ_CHUNK
+    assert _nbcommon.drain(_Input(2 * _nbcommon.READ_CHUNK), budget, limit) is True
     big = _Input(10 * _nbcommon.READ_CHUNK)
-    assert _nbcommon.drain(big, budget) is False
-    assert big.left == 10 * _nbcommon.READ_CHUNK - 3 * _nbcommon.READ_CHUNK - 1
+    assert _nbcommon.drain(big, budget, limit) is False
+    assert big.left == 10 * _nbcommon.READ_CHUNK - limit - 1
 
 
 def test_drain_stops_past_the_time_budget():
