@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import importlib.util
-import json
 import logging
 import os
 import time
@@ -36,8 +35,14 @@ log.addHandler(logging.NullHandler())
 
 Progress = Callable[[str], None]
 ENABLED_HEADER = protocol.ACCOUNT_ENABLED
-# A tiny valid notebook: the warm-up input every storlet of this project accepts.
-WARM_INPUT = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+# The warm-up input is empty: a warm-up only starts each storlet's daemon, and an
+# empty input cannot leak. Storlets' input writer (under eventlet, in the proxy and
+# the object server) flushes its buffered bytes when it closes; if the storlet already
+# closed its end without reading (nbdiff without a checkpoint does), that write fails
+# with EPIPE, which eventlet retries forever: a thread spinning for the life of the
+# server. Even 65 bytes (a tiny notebook, well within a pipe buffer) lost that race at
+# every concurrent warm-up; with no bytes there is no write to fail.
+WARM_INPUT = b""
 WARM_PREFIX = ".storlets-deploy-warm-"
 WARM_WORKERS = 4
 
@@ -196,8 +201,9 @@ def warm_storlets(conn: swiftclient.Connection, storlets: Sequence[str], *,
                   progress: Progress | None = None) -> list[str]:
     """Invoke each storlet once on the object server and once on the proxy.
 
-    The input is a temporary object in the log container, removed afterwards:
-    no object is left in any user container.
+    The input is a temporary, empty object in the log container, removed afterwards:
+    no object is left in any user container, and no storlet, whether it reads its
+    input or not, can leave the engine's input writer spinning (see ``WARM_INPUT``).
     """
     progress = progress or _quiet
     obj_name = f"{WARM_PREFIX}{uuid.uuid4().hex}.ipynb"

@@ -74,7 +74,15 @@ def _start(aio: S2AIO, args) -> int:
 
 
 def _stop(aio: S2AIO, args) -> int:
+    count = aio.running_count()
+    if count:
+        # The line is printed before the wait, so a slow stop shows what it waits on.
+        print(f"s2aio: stopping {count} process{'es' if count != 1 else ''} ...", end="",
+              flush=True)
+    began = time.monotonic()
     stopped = aio.stop()
+    if count:
+        print(f" done in {time.monotonic() - began:.1f} s")
     print(f"s2aio: stopped {', '.join(stopped)}" if stopped else "s2aio: nothing was running")
     return 0
 

@@ -9,6 +9,7 @@ budgets (``max_bytes``, ``max_seconds``), reading an input under the size
 budget, parsing a notebook with clear errors, and the guarded ``__call__``
 skeleton that turns any user-level problem into a JSON error document plus
 ``Nb-Error`` metadata instead of raising (the engine would answer a bare 503),
+draining what a storlet did not read of its inputs (:func:`close_inputs`),
 :func:`html_text`, the one escaping step of every HTML rendering, and the
 validation stamp's vocabulary (:func:`stamp_metadata`, :func:`parse_stamp`).
 
@@ -30,6 +31,10 @@ import time
 CEILING_MAX_BYTES = 64 << 20        # 64 MiB per input
 CEILING_MAX_SECONDS = 30.0
 READ_CHUNK = 1 << 20
+# Draining the unread rest of an input may go this long past the time budget, so
+# that a call that ran out of time still frees the engine's writer; max_seconds'
+# ceiling plus this stays below the engine's storlet_timeout (40 s in s2aio).
+DRAIN_GRACE_SECONDS = 5.0
 # The engine reads the metadata JSON with one 4096-byte read: stay well below.
 MAX_DETAIL_CHARS = 300
 JSON_TYPE = "application/json; charset=utf-8"
@@ -156,6 +161,55 @@ def read_input(in_file, budget):
             "input is larger than max_bytes=%d (the operator's ceiling is %d); "
             "send a smaller notebook" % (budget.max_bytes, CEILING_MAX_BYTES))
     return b"".join(chunks)
+
+
+def drain(in_file, budget, limit=CEILING_MAX_BYTES):
+    """Read and drop what is left of ``in_file``: at most ``limit`` more bytes (the
+    operator's ceiling), and not past the time budget plus ``DRAIN_GRACE_SECONDS``.
+    True if it reached the end.
+
+    The engine feeds each input from a writer in the proxy or object server
+    (storlets' ``_write_input_data``, under eventlet). When a storlet returns with
+    input unread and its end of the pipe closes, that writer's next write fails
+    with EPIPE, which eventlet's green ``os.write`` retries forever: one thread
+    spinning in the server for good. Reading to the end first lets it finish. The
+    bound is the ceiling, not the caller's ``max_bytes``: a caller who lowers it
+    (``max_bytes=1`` on a large object) must not be able to leave a spinning
+    thread. An endless (or larger) input is not read past the bound: a storlet
+    never hangs on its input. Never raises: it runs on error paths.
+    """
+    if in_file.closed:
+        return False
+    deadline = budget.deadline + DRAIN_GRACE_SECONDS
+    left = limit
+    try:
+        while left > 0:
+            chunk = in_file.read(min(READ_CHUNK, left))
+            if not chunk:
+                return True
+            left -= len(chunk)
+            if time.monotonic() > deadline:
+                return False
+        return not in_file.read(1)
+    except Exception:  # a broken input cannot be drained; closing it is all that is left
+        return False
+
+
+def close_inputs(in_files, budget):
+    """Drain (:func:`drain`) and close every input not closed yet, on every path."""
+    for in_file in in_files:
+        if not in_file.closed:
+            drain(in_file, budget)
+            in_file.close()
+
+
+def call_budget(params):
+    """The budget of the call's parameters, else the operator's ceilings (for draining
+    when the parameters themselves are the problem)."""
+    try:
+        return Budget.from_params(params)
+    except NotebookProblem:
+        return Budget()
 
 
 def parse_notebook(data):
@@ -325,15 +379,17 @@ def error_metadata(code, detail):
     }
 
 
-def run_guarded(logger, in_files, out_files, compute):
+def run_guarded(logger, in_files, out_files, compute, params=None):
     """The ``__call__`` skeleton shared by the notebook storlets.
 
     ``compute()`` returns ``(metadata, body_bytes)``. A :class:`NotebookProblem`
     becomes an error document; any other exception too (logged), because a
     raising storlet only gives the client a bare 503. Metadata is set once,
-    before the single write, and every file is closed.
+    before the single write; what ``compute`` did not read of the inputs is
+    drained within the budget of ``params``, and every file is closed.
     """
     out = out_files[0]
+    budget = call_budget(params or {})
     try:
         try:
             metadata, body = compute()
@@ -352,10 +408,10 @@ def run_guarded(logger, in_files, out_files, compute):
         out.set_metadata(metadata)
         out.write(body)
     finally:
-        for f in in_files:
-            if not f.closed:
-                f.close()
-        out.close()
+        try:
+            close_inputs(in_files, budget)
+        finally:
+            out.close()
 
 
 def json_body(doc):

@@ -490,7 +490,7 @@ class DiffStorlet(object):
 
     def __call__(self, in_files, out_files, params):
         _nbcommon.run_guarded(
-            self.logger, in_files, out_files, lambda: self._diff(in_files, params))
+            self.logger, in_files, out_files, lambda: self._diff(in_files, params), params)
 
     def _diff(self, in_files, params):
         fmt = _nbcommon.choice_param(params, "format", FORMATS, "nbdime")

@@ -220,7 +220,7 @@ class ListingStorlet(object):
 
     def __call__(self, in_files, out_files, params):
         _nbcommon.run_guarded(
-            self.logger, in_files, out_files, lambda: self._list(in_files, params))
+            self.logger, in_files, out_files, lambda: self._list(in_files, params), params)
 
     def _list(self, in_files, params):
         fmt = _nbcommon.choice_param(params, "format", FORMATS, "json")
@@ -229,7 +229,8 @@ class ListingStorlet(object):
         items = []
         for name, in_file in zip(names, in_files):
             items.append(entry(name, in_file, budget))
-            in_file.close()  # free the engine's writer for this input early
+            # Free the engine's writer for this input early (drained when too large).
+            _nbcommon.close_inputs([in_file], budget)
             budget.check()
         md = {
             "Nb-Listing-Count": str(len(items)),

@@ -131,7 +131,8 @@ class ValidateStorlet(object):
             self._stamp(in_files, out_files, params)
         else:
             _nbcommon.run_guarded(
-                self.logger, in_files, out_files, lambda: self._report(in_files[0], params))
+                self.logger, in_files, out_files, lambda: self._report(in_files[0], params),
+                params)
 
     def _report(self, in_file, params):
         _nbcommon.choice_param(params, "mode", MODES, "report")
@@ -154,11 +155,11 @@ class ValidateStorlet(object):
     def _stamp(self, in_files, out_files, params):
         """Pass the bytes through unchanged whatever happens; verdict in metadata."""
         in_file, out = in_files[0], out_files[0]
+        try:  # outside the guarded block: the drain below needs a budget
+            budget, param_problem = _nbcommon.Budget.from_params(params), None
+        except _nbcommon.NotebookProblem as problem:
+            budget, param_problem = _nbcommon.Budget(), problem
         try:
-            try:
-                budget, param_problem = _nbcommon.Budget.from_params(params), None
-            except _nbcommon.NotebookProblem as problem:
-                budget, param_problem = _nbcommon.Budget(), problem
             chunks, complete = _nbcommon.read_upto(in_file, budget.max_bytes)
             try:
                 if param_problem is not None:
@@ -181,10 +182,10 @@ class ValidateStorlet(object):
             if not complete:
                 self._copy_rest(in_file, out)
         finally:
-            for f in in_files:
-                if not f.closed:
-                    f.close()
-            out.close()
+            try:
+                _nbcommon.close_inputs(in_files, budget)  # e.g. after a failed write
+            finally:
+                out.close()
 
     @staticmethod
     def _copy_rest(in_file, out):

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -52,6 +54,8 @@ def test_second_instance_lifecycle(s2aio):
     finally:
         stopped = _cli("stop", "--data-dir", data_dir)
     assert stopped.returncode == 0
+    assert re.search(r"^s2aio: stopping \d+ processes \.\.\. done in \d+\.\d s$",
+                     stopped.stdout, re.M), stopped.stdout
     assert _our_processes(data_dir) == []
     down = _cli("status", "--data-dir", data_dir)
     assert down.returncode == 1 and "DOWN" in down.stdout
@@ -76,3 +80,25 @@ def test_incompatible_data_dir_suggests_reset(tmp_path):
     (tmp_path / "s2aio.json").write_text('{"layout_version": 0, "ports": {}}')
     with pytest.raises(S2AIOError, match="s2aio reset"):
         S2AIO(tmp_path).start()
+
+
+def test_stop_ends_everything_at_once(s2aio):
+    """A running s2aio with a storlet sandbox: stop ends it all, quickly (one server
+    after another, and each waiting for pid 1 to reap it, took 10-16 s)."""
+    data_dir = str(datadirs.new_data_dir("s2aio-s"))
+    aio = S2AIO(data_dir, free_port())
+    try:
+        aio.start()
+        assert aio.probe() == "ok"  # a storlet ran: its sandbox is up
+        assert any(p.name.startswith("sandbox-") for p in aio.layout.run.glob("*.pid"))
+        count = aio.running_count()
+        began = time.monotonic()
+        stopped = aio.stop()
+        took = time.monotonic() - began
+        assert len(stopped) == count and stopped[0] == "proxy", stopped
+        assert _our_processes(data_dir) == []
+        assert list(aio.layout.run.glob("*.pid")) == []
+        assert took < 5.0, f"stop took {took:.1f} s"
+        assert aio.running_count() == 0 and aio.stop() == []
+    finally:
+        aio.reset()
