@@ -10,7 +10,8 @@ a round trip to an object server. This filter answers that HEAD from memcache:
 - any write to an object of the storlet container (PUT, POST, DELETE, COPY to
   it) that passes through this filter drops its entry; a write that does not
   (another proxy without this filter, the object expirer) is seen after at most
-  ``cache_time`` seconds (default 60).
+  ``cache_time`` seconds (default 900: a storlet called less often than Swift's
+  own 60 s info caches would otherwise pay the HEAD again on each call).
 
 ``put_echo`` (right before ``storlet_handler``): a successful object PUT's
 response carries ``X-Timestamp`` (the exact time Swift stored, which the
@@ -29,7 +30,7 @@ from swift.common.utils import cache_from_env, split_path
 
 WRITES = frozenset({"PUT", "POST", "DELETE", "COPY"})
 KEY_PREFIX = "s2aio/storlet-head"
-DEFAULT_CACHE_S = 60
+DEFAULT_CACHE_S = 900
 META = "X-Object-Meta-"
 # What storlets' handler reads from the HEAD (its parameters, size and time), and
 # what a HEAD answer needs to be one.

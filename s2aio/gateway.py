@@ -65,7 +65,7 @@ SBUS_READ_CHUNK = 4096
 # meanwhile, the execute cannot be sent, and the call is retried once the
 # upstream way (status, restart, start). Short against the daemons' idle time,
 # and it keeps the factory asked often enough that it never idles out.
-STATUS_FRESH_S = 60.0
+STATUS_FRESH_S = 1800.0  # at most; and at most half the daemons' idle time
 # storlets 18's error when the execute command could not be sent (or was refused):
 # nothing of the call's input has been read yet, so it can be retried.
 EXECUTE_NOT_SENT = "Failed to send execute command"
@@ -108,7 +108,8 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
     def _activate(self, sreq, cache_updated):
         key = self.paths.get_host_storlet_pipe(sreq.storlet_main)
         seen = _status_seen.get(key)
-        if not cache_updated and seen is not None and time.monotonic() - seen < STATUS_FRESH_S:
+        fresh = min(STATUS_FRESH_S, self.daemon_idle_timeout / 2)
+        if not cache_updated and seen is not None and time.monotonic() - seen < fresh:
             sreq.s2aio_daemon_ready = sreq.s2aio_status_skipped = True
             return None
         # A start that fails or times out is the engine's fault, not the
@@ -429,17 +430,50 @@ def stage(sreq, name: str):
         stages[name] = stages.get(name, 0.0) + (time.perf_counter() - began) * 1000
 
 
-def time_protocol_stages() -> None:
-    """With ``stage_timings = on``: upstream's invocation protocol, its execute round
-    trip and its wait for the storlet's metadata timed (bench/engine_fastpath.py)."""
+class PipeWriter:
+    """Writes a storlet's input into its pipe, green, and stops at a closed pipe.
+
+    Upstream writes through ``os.fdopen(fd, "wb")``: its buffer is flushed when
+    it closes, and under eventlet a flush into a pipe the storlet closed without
+    reading retries EPIPE forever (a proxy thread spinning at a whole core). Here
+    every write is unbuffered and a closed pipe raises ``BrokenPipeError``, which
+    upstream's writer already handles (it logs and closes the fd once)."""
+
+    def __init__(self, fd: int) -> None:
+        import eventlet.patcher
+
+        self.fd = fd
+        self._write = eventlet.patcher.original("os").write
+        os.set_blocking(fd, False)
+
+    def write(self, data: bytes) -> None:
+        from eventlet.hubs import trampoline
+
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self._write(self.fd, view):]
+            except BlockingIOError:
+                trampoline(self.fd, write=True)
+
+
+def install_protocol() -> None:
+    """Upstream's invocation protocol with ``PipeWriter`` for the inputs, and its
+    execute round trip and wait for metadata timed when a call is measured
+    (``stage_timings``). Upstream's container gateway builds the protocol by this
+    module-level name; it is the one thing replaced there."""
     from storlets.gateway.gateways.container import gateway as container_gateway
     from storlets.gateway.gateways.container.runtime import StorletInvocationProtocol
 
-    if getattr(container_gateway.StorletInvocationProtocol, "s2aio_timed", False):
+    if getattr(container_gateway.StorletInvocationProtocol, "s2aio", False):
         return
 
-    class TimedProtocol(StorletInvocationProtocol):
-        s2aio_timed = True
+    class S2aioInvocationProtocol(StorletInvocationProtocol):
+        s2aio = True
+
+        @contextlib.contextmanager
+        def _open_writer(self, fd):
+            yield PipeWriter(fd)  # upstream closes the fd after, once
 
         def _send_execute_command(self):
             with stage(self.srequest, "execute"):
@@ -449,7 +483,7 @@ def time_protocol_stages() -> None:
             with stage(self.srequest, "metadata"):
                 return super()._read_metadata()
 
-    container_gateway.StorletInvocationProtocol = TimedProtocol
+    container_gateway.StorletInvocationProtocol = S2aioInvocationProtocol
 
 
 def quiet_c_syslog() -> None:
@@ -531,8 +565,7 @@ class BwrapStorletGateway(StorletGatewayContainer):
         quiet_c_syslog()
         self.stage_timings = str(conf.get("stage_timings", "off")).strip().lower() in (
             "on", "true", "yes")
-        if self.stage_timings:
-            time_protocol_stages()
+        install_protocol()
 
     @classmethod
     def validate_storlet_registration(cls, params, name):

@@ -8,68 +8,25 @@ quiet after its calls: an idle server uses about 1% of a core, a spinning one
 30-100%. (The object server hands a storlet its object's file itself, with no
 writer; the proxy writes every input, PUT bodies and extra resources included.)
 
-Known limit: a storlet drains at most 64 MiB (its ceiling) of an input it refused,
-so an input larger than that still leaves the proxy's writer spinning until the
-engine's writer stops retrying EPIPE (a gateway or upstream change).
+Beyond the storlets' draining (at most 64 MiB, their ceiling), s2aio's gateway writes
+inputs with a writer that stops at a closed pipe (``s2aio.gateway.PipeWriter``):
+tests/storlets_apps' 200 MB refused input leaves the servers idle too.
 """
 from __future__ import annotations
 
 import json
-import os
-import time
-import uuid
 
 import pytest
 
 from deploy.api import deploy, warm_storlets
-from s2aio import procs
 from swiftproto import run_headers
 from tests.conftest import FILES
+from tests.idle import IDLE, assert_idle, busy
 from tests.s2aio.conftest import put_storlet
 
 pytestmark = pytest.mark.integration
 
-SERVERS = ("proxy", "object")
-IDLE = 0.10  # of one core
-SETTLE = 1.0  # seconds for the calls' own tail work (logging, connection close) to end
-WINDOW = 5.0
 BIG = 2 << 20  # 32 pipe buffers
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a server and its workers (its direct children)."""
-    total = 0.0
-    for p in [pid] + procs.child_pids(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def busy(aio) -> dict[str, float]:
-    """Each server's CPU over ``WINDOW`` seconds, in cores."""
-    time.sleep(SETTLE)
-    pids = {}
-    for name in SERVERS:
-        pid = procs.read_pid_file(aio.layout.pid_file(name))
-        assert pid is not None, f"{name} is not running"
-        pids[name] = pid
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    began = time.monotonic()
-    time.sleep(WINDOW)
-    elapsed = time.monotonic() - began
-    return {name: round((cpu_seconds(pid) - before[name]) / elapsed, 3)
-            for name, pid in pids.items()}
-
-
-def assert_idle(aio, after: str) -> None:
-    load = busy(aio)
-    assert all(v < IDLE for v in load.values()), (
-        f"after {after}, a server kept using CPU (cores over {WINDOW:.0f} s): {load}")
-
 
 @pytest.fixture(scope="module", autouse=True)
 def idle_before(s2aio):

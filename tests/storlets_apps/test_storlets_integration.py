@@ -11,6 +11,7 @@ from nbdime import patch
 from nbdime.diff_utils import to_diffentry_dicts
 
 from swiftproto import listing_calls, parameter_headers
+from tests.idle import assert_idle
 from tests.markup import (DIFF_TAGS, HOSTILE_NAME, LISTING_TAGS, PAGE_ATTRS, VALIDATION_TAGS,
                           assert_safe_html, assert_shows, benign_checkpoint, hostile_bytes,
                           hostile_version_bytes, payload)
@@ -98,7 +99,7 @@ def test_put_stamp_keeps_non_notebooks_intact(deployed, conn, container):
         assert conn.get_object(container, f"{code}.ipynb")[1] == data
 
 
-def test_malformed_inputs_and_200mb_then_next_call(deployed, conn, container):
+def test_malformed_inputs_and_200mb_then_next_call(s2aio, deployed, conn, container):
     for code, data in MALFORMED.items():
         if not data:
             continue
@@ -114,6 +115,9 @@ def test_malformed_inputs_and_200mb_then_next_call(deployed, conn, container):
         conn.put_object(container, "after.ipynb", notebook())
         headers, body = run(conn, container, "after.ipynb", "nbvalidate.py", headers=extra)
         assert json.loads(body)["valid"] is True
+    # 200 MB refused on the proxy: past what a storlet drains, the gateway's input
+    # writer must stop at the closed pipe instead of spinning (s2aio.gateway.PipeWriter).
+    assert_idle(s2aio, "a 200 MB input refused on the proxy")
 
 
 def test_diff_with_checkpoint_as_extra_resource(deployed, conn, container, v4_corpus):
