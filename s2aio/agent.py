@@ -27,6 +27,7 @@ upstream's. What differs:
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -187,15 +188,21 @@ def fast_daemon_class():
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             except OSError:
                 return
+            # A task lives one call: no collector pass in it, whose walk over the
+            # daemon's objects would copy their pages (fork's copy-on-write).
+            gc.freeze()
             try:
                 pid = os.fork()
             except OSError:
+                gc.unfreeze()
                 ours.close()
                 theirs.close()
                 return
             if pid == 0:
+                gc.disable()
                 ours.close()
                 self._run_spare(theirs)  # never returns
+            gc.unfreeze()
             theirs.close()
             self.spare = (pid, ours)
 
