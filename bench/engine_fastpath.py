@@ -31,9 +31,8 @@ import resource
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, put_identity  # noqa: E402

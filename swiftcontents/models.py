@@ -5,7 +5,6 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-import json
 import mimetypes
 from typing import Any
 
