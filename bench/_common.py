@@ -47,5 +47,16 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - began
 
 
+def interleaved(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median ms per call, the calls taken round-robin so that noise hits all alike."""
+    for fn in calls.values():
+        fn()  # warm: daemons up, caches filled
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, fn in calls.items():
+            samples[name].append(timed(fn))
+    return {name: median_ms(values) for name, values in samples.items()}
+
+
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, put_identity  # noqa: E402
+from _common import free_port, interleaved, put_identity  # noqa: E402
 from swiftproto import run_headers  # noqa: E402
 
 TARGETS = {
@@ -99,18 +99,6 @@ def cpu_per_call(meter: CpuMeter, fn: Callable[[], object], calls: int) -> float
 
 
 # -- measures -------------------------------------------------------------------------
-def medians(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    for fn in calls.values():
-        fn()  # warm: daemons started, caches filled
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, fn in calls.items():
-            began = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - began)
-    return {name: statistics.median(v) for name, v in samples.items()}
-
-
 def get_calls(conn) -> dict[str, Callable[[], object]]:
     payload = os.urandom(100 * 1024)
     conn.put_container("bench")
@@ -218,7 +206,7 @@ def stage_medians(rounds: int) -> dict[str, dict[str, float]]:
         put_identity(conn)
         calls = get_calls(conn)
         del calls["plain GET"]
-        medians(calls, rounds)
+        interleaved(calls, rounds)
         conn.close()
         found: dict[str, dict[str, list[float]]] = {}
         for line in (Path(aio.logs_dir) / "swift.log").read_text(errors="replace").splitlines():
@@ -265,10 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         ratios: dict[str, float | None] = {}
 
         print(f"engine_fastpath: medians of {args.rounds} interleaved rounds", flush=True)
-        gets = medians(get_calls(conn), args.rounds)
+        gets = interleaved(get_calls(conn), args.rounds)
         plain = gets["plain GET"]
         for name, value in gets.items():
-            print(f"  {name:28} {value * 1000:7.2f} ms  {value / plain:5.2f}x")
+            print(f"  {name:28} {value:7.2f} ms  {value / plain:5.2f}x")
         ratios["identity GET / plain GET, 100 KB"] = gets["identity, object server"] / plain
 
         calls = get_calls(conn)
@@ -289,9 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         ratios["save, storlets on / off"] = ours / saves["swiftcontents (storlets off)"]
         ratios["s3contents save / ours (x faster)"] = saves["s3contents"] / ours
 
-        checks = medians(validate_calls(conn), args.rounds)
+        checks = interleaved(validate_calls(conn), args.rounds)
         for name, value in checks.items():
-            print(f"  validate 100 KB notebook: {name:30} {value * 1000:7.1f} ms")
+            print(f"  validate 100 KB notebook: {name:30} {value:7.1f} ms")
         ratios["validate in storlet / download + validate"] = (
             checks["nbvalidate in Swift"] / checks["download + nbformat.validate"])
 

@@ -209,12 +209,20 @@ class LoadClient:
             self.tally.error(f"checkpoint_list {path}: {sorted(ids)} != "
                              f"{sorted(self.files[path].checkpoints)}")
 
-    def op_checkpoint_restore(self) -> None:
+    def pick_checkpoint(self) -> tuple[str, FileState, str] | None:
+        """A file and one of its checkpoints; None (after making one) if it has none."""
         path = self.pick()
         state = self.files[path]
         if not state.checkpoints:
-            return self.op_checkpoint_create()
-        cp = self.rng.choice(sorted(state.checkpoints))
+            self.op_checkpoint_create()
+            return None
+        return path, state, self.rng.choice(sorted(state.checkpoints))
+
+    def op_checkpoint_restore(self) -> None:
+        picked = self.pick_checkpoint()
+        if picked is None:
+            return
+        path, state, cp = picked
         if self.call("checkpoint_restore", "POST",
                      f"/api/contents/{path}/checkpoints/{cp}") is not None:
             state.cells = state.checkpoints[cp]
@@ -222,11 +230,10 @@ class LoadClient:
                 self.tally.acked += 1  # a restore is a write too: it must be the final state
 
     def op_diff(self) -> None:
-        path = self.pick()
-        state = self.files[path]
-        if not state.checkpoints:
-            return self.op_checkpoint_create()
-        cp = self.rng.choice(sorted(state.checkpoints))
+        picked = self.pick_checkpoint()
+        if picked is None:
+            return
+        path, _, cp = picked
         reply = self.call("diff", "GET", f"/api/swiftcontents/diff/{path}?checkpoint={cp}"
                                          "&format=nbdime")
         if reply is None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fresh_s2aio, median_ms, timed  # noqa: E402
+from _common import fresh_s2aio, interleaved, median_ms, timed  # noqa: E402
 from swiftproto import listing_calls, run_headers  # noqa: E402
 
 SIZES = {"100KB": 100_000, "1MB": 1_000_000, "5MB": 5_000_000}
@@ -71,17 +71,6 @@ def edit(nb: dict, seed: int) -> dict:
 
 def median_of(fn: Callable[[], object], repeat: int) -> float:
     return median_ms([timed(fn) for _ in range(repeat)])
-
-
-def interleaved(calls: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median ms per call, the calls taken round-robin so that noise hits all alike."""
-    for fn in calls.values():
-        fn()  # warm: daemons up, caches filled
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeat):
-        for name, fn in calls.items():
-            samples[name].append(timed(fn))
-    return {name: median_ms(values) for name, values in samples.items()}
 
 
 class PeakRss:

@@ -1,5 +1,5 @@
 """The engine's entry inside a storlets sandbox: storlets' own daemon factory and
-daemons, with three costs of their defaults taken out.
+daemons, with four costs of their defaults taken out.
 
 Runs under Debian's ``/usr/bin/python3`` inside the sandbox, next to the copy of
 the ``storlets`` package (s2aio copies this file there as ``s2aio_agent.py``)::
@@ -31,6 +31,8 @@ import gc
 import json
 import os
 import signal
+import socket
+import struct
 import sys
 import time
 import uuid
@@ -100,9 +102,6 @@ def _flush_stdio() -> None:
 
 def send_request(sock, fds: list[int], str_md: str, str_params: str) -> None:
     """One execute request to a spare task process: its fds, then its two JSON texts."""
-    import socket
-    import struct
-
     body = json.dumps([str_md, str_params]).encode("utf-8")
     socket.send_fds(sock, [struct.pack("!I", len(body))], fds)
     sock.sendall(body)
@@ -110,9 +109,6 @@ def send_request(sock, fds: list[int], str_md: str, str_params: str) -> None:
 
 def receive_request(sock) -> tuple[list[int], str, str] | None:
     """What ``send_request`` sent, or None when the daemon closed the socket."""
-    import socket
-    import struct
-
     head, fds, _, _ = socket.recv_fds(sock, 4, MAX_TASK_FDS)
     if len(head) < 4:
         for fd in fds:
@@ -130,8 +126,6 @@ def receive_request(sock) -> tuple[list[int], str, str] | None:
 
 
 def fast_daemon_class():
-    import socket
-
     from storlets.agent.common.server import CommandSuccess
     from storlets.agent.daemon.server import StorletDaemon
     from storlets.sbus.datagram import build_datagram_from_raw_message

@@ -24,6 +24,7 @@ dotted path ``s2aio.gateway.BwrapStorletGateway``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import shutil
@@ -35,6 +36,7 @@ from storlets.gateway.common.exceptions import StorletRuntimeException, StorletT
 from storlets.gateway.common.stob import FileDescriptorIterator, StorletData
 from storlets.gateway.gateways.container.gateway import StorletGatewayContainer
 from storlets.gateway.gateways.container.runtime import RunTimeSandbox
+from swift.common.utils import config_true_value
 
 from swiftproto import UnsafeNameError, check_engine_name
 
@@ -413,7 +415,6 @@ def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
     sbus_client.SBusClient._request = request
 
 
-_syslog_quieted = False
 
 
 @contextlib.contextmanager
@@ -486,6 +487,7 @@ def install_protocol() -> None:
     container_gateway.StorletInvocationProtocol = S2aioInvocationProtocol
 
 
+@functools.cache
 def quiet_c_syslog() -> None:
     """Keep debug and info messages of C libraries out of this process's syslog.
 
@@ -495,9 +497,6 @@ def quiet_c_syslog() -> None:
     liberasurecode), 1-3 ms per storlet call. Warnings and errors still go out.
     (Swift's own logging goes through Python's logging, not syslog(3).)
     """
-    global _syslog_quieted
-    if _syslog_quieted:
-        return
     import ctypes
 
     log_warning = 4
@@ -505,7 +504,6 @@ def quiet_c_syslog() -> None:
         ctypes.CDLL(None).setlogmask((1 << (log_warning + 1)) - 1)  # LOG_UPTO(LOG_WARNING)
     except (OSError, AttributeError):
         pass
-    _syslog_quieted = True
 
 
 def _enter_sandbox(group: cgroups.SandboxCgroup | None, identity: tuple[int, int] | None):
@@ -563,8 +561,7 @@ class BwrapStorletGateway(StorletGatewayContainer):
         super().__init__(conf, logger, scope)
         bound_sbus_requests()
         quiet_c_syslog()
-        self.stage_timings = str(conf.get("stage_timings", "off")).strip().lower() in (
-            "on", "true", "yes")
+        self.stage_timings = config_true_value(conf.get("stage_timings", "off"))
         install_protocol()
 
     @classmethod

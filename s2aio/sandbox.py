@@ -27,6 +27,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from . import agent
+
 SANDBOX_PYTHON = "/usr/bin/python3"
 SANDBOX_NATIVE = "/usr/local/lib/storlets"
 PRLIMIT = "/usr/bin/prlimit"
@@ -88,7 +90,7 @@ class Limits:
                 "--core=0", "--"]
 
 
-DEFAULT_IDLE_S = 3600
+DEFAULT_IDLE_S = int(agent.DEFAULT_IDLE_S)  # the agent's own fallback, one value
 IDLE_BOUNDS = (60, 86400)
 
 

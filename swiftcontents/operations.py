@@ -91,7 +91,7 @@ def written_entry(store: Store, path: str, data: bytes, response: dict[str, str]
     still sees the object changed after its save.
     """
     digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
-    echoed = store.written_entry(path, digest, len(data), response)
+    echoed = store.echoed_entry(path, digest, len(data), response)
     if echoed is not None:
         return echoed
     entry = store.head(path)

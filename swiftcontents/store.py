@@ -388,7 +388,7 @@ class Store:
               query_string: str | None = None) -> dict[str, str]:
         """One PUT: Swift replaces the object only once the whole body arrived.
 
-        Returns Swift's response headers (lower case); see ``written_entry``."""
+        Returns Swift's response headers (lower case); see ``echoed_entry``."""
         response: dict[str, Any] = {}
         self._call(path, "put_object", self.container, self.key(path), io.BytesIO(data),
                    content_length=len(data), content_type=content_type, headers=headers or {},
@@ -400,7 +400,7 @@ class Store:
             sent["content-type"] = content_type
         return {**got, **{SENT + k: v for k, v in sent.items()}}
 
-    def written_entry(self, path: str, data_md5: str, size: int,
+    def echoed_entry(self, path: str, data_md5: str, size: int,
                       response: dict[str, str]) -> Entry | None:
         """The object a PUT of ``size`` bytes (md5 ``data_md5``) wrote, from the PUT's
         own response, when the proxy echoes it (s2aio.filters.put_echo: the exact

@@ -51,7 +51,6 @@ def test_idle_timeout_from_the_environment(monkeypatch, value, expected):
 
 
 def test_a_task_process_ends_with_os_exit_after_the_storlet(monkeypatch):
-    pytest.importorskip("storlets")
     from storlets.agent.daemon import server
 
     calls = []
@@ -70,7 +69,6 @@ def test_a_task_process_ends_with_os_exit_after_the_storlet(monkeypatch):
 
 
 def test_the_factory_starts_daemons_through_the_agent(monkeypatch):
-    pytest.importorskip("storlets")
     from storlets.agent.daemon_factory import server
 
     monkeypatch.setattr(server, "time", server.time)  # restored after the test

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from swift.common import swob
 
-swob = pytest.importorskip("swift.common.swob")
-
-from s2aio import filters  # noqa: E402
+from s2aio import filters
 
 STORLET = "/v1/AUTH_a/storlet/identity.py"
 

@@ -158,14 +158,7 @@ def test_a_server_survives_answering_a_request_the_gateway_gave_up_on(tmp_path, 
         assert alive, f"the server died answering the abandoned request:\n{server_err}"
         assert lines[1] == "second: answered", lines
     finally:
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        server.stderr.close()
+        stop_server(server)
 
 
 def test_the_task_of_an_execute_the_gateway_gave_up_on_is_cancelled(tmp_path, libsbus):
@@ -202,6 +195,5 @@ def test_a_bounded_request_still_returns_a_timely_answer(tmp_path, libsbus):
         assert gateway_side.stdout.split("\n")[:2] == ["first: answered in time",
                                                        "second: answered"]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server(server)
 
