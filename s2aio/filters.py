@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from swift.common.swob import Request, Response
+from swift.common.swob import Request, Response, wsgi_unquote
 from swift.common.utils import cache_from_env, split_path
 
 WRITES = frozenset({"PUT", "POST", "DELETE", "COPY"})
@@ -49,15 +49,16 @@ def object_path(path_info: str) -> tuple[str, str, str, str] | None:
 
 
 def copy_destination(env: dict, account: str) -> tuple[str, str, str] | None:
-    """(account, container, object) a COPY writes to, else None."""
-    dest = env.get("HTTP_DESTINATION")
+    """(account, container, object) a COPY writes to, else None (the headers are
+    percent-encoded, as Swift's copy middleware reads them)."""
+    dest = wsgi_unquote(env.get("HTTP_DESTINATION") or "")
     if not dest:
         return None
     dest = dest if dest.startswith("/") else "/" + dest
     parts = dest.split("/", 2)
     if len(parts) != 3 or not parts[1] or not parts[2]:
         return None
-    return env.get("HTTP_DESTINATION_ACCOUNT") or account, parts[1], parts[2]
+    return wsgi_unquote(env.get("HTTP_DESTINATION_ACCOUNT") or "") or account, parts[1], parts[2]
 
 
 def cache_key(version: str, account: str, container: str, obj: str) -> str:

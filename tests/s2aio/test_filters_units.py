@@ -111,6 +111,17 @@ def test_a_copy_onto_the_storlet_drops_its_entry(parts):
         "X-Object-Meta-Storlet-Main"] == "identity.IdentityStorlet2"
 
 
+def test_a_copy_onto_a_storlet_with_an_encoded_name_drops_its_entry(parts):
+    backend, app, memcache = parts
+    key = filters.cache_key("v1", "AUTH_a", "storlet", "my storlet.py")
+    memcache.set(key, {"X-Timestamp": "1"})
+    copy = swob.Request.blank("/v1/AUTH_a/other/x.py", method="COPY",
+                              environ={"swift.cache": memcache},
+                              headers={"Destination": "storlet/my%20storlet.py"})
+    copy.get_response(app)
+    assert memcache.get(key) is None
+
+
 def test_other_requests_pass_untouched(parts):
     backend, app, memcache = parts
     user_head = swob.Request.blank(STORLET, method="HEAD", environ={"swift.cache": memcache})
