@@ -162,8 +162,10 @@ def echoed(env: dict, storlet: bool) -> list[tuple[str, str]]:
         out.append(("X-Timestamp", env["HTTP_X_TIMESTAMP"]))
     if storlet:
         req = Request(env)
+        # A value that could break the answer's header block is never echoed
+        # (Swift's own PUT would have refused it on its way to the object server).
         out += [(name, value) for name, value in req.headers.items()
-                if name.title().startswith(META)]
+                if name.title().startswith(META) and not set(value) & {"\r", "\n", "\0"}]
     return out
 
 

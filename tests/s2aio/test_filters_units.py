@@ -175,6 +175,19 @@ def test_a_storlet_put_echoes_its_time_and_metadata():
     assert resp.headers["X-Object-Meta-Nb-Valid"] == "true"
 
 
+def test_metadata_that_could_break_the_header_block_is_not_echoed():
+    def app(env, start_response):
+        env["HTTP_X_OBJECT_META_NB_VALID"] = "true\r\nSet-Cookie: x=1"
+        env["HTTP_X_OBJECT_META_NB_OK"] = "fine"
+        start_response("201 Created", [])
+        return [b""]
+    req = swob.Request.blank("/v1/AUTH_a/c/nb.ipynb", method="PUT", body=b"{}",
+                             headers={"X-Run-Storlet": "nbvalidate.py"})
+    resp = req.get_response(filters.PutEcho(app, {}))
+    assert resp.headers["X-Object-Meta-Nb-Ok"] == "fine"
+    assert "X-Object-Meta-Nb-Valid" not in resp.headers and "Set-Cookie" not in resp.headers
+
+
 def test_a_plain_put_echoes_its_time_only():
     resp = swob.Request.blank("/v1/AUTH_a/c/o", method="PUT", body=b"x").get_response(put_app())
     assert resp.headers["X-Timestamp"] == "1700000000.12345"
