@@ -353,7 +353,8 @@ class OutsideOutcome:
 
 async def _quiet_second_start(lead: float) -> None:
     """Sleep until ``lead`` seconds before a new second begins (so an autosave that
-    follows typing by about ``lead`` lands early in a second, leaving room after it)."""
+    follows typing by a little more than ``lead`` lands early in a second, leaving
+    room after it)."""
     now = time.time()
     wait = (math.floor(now + lead) + 1 - lead - now) % 1.0
     await asyncio.sleep(wait)
@@ -361,7 +362,9 @@ async def _quiet_second_start(lead: float) -> None:
 
 async def outside_write_same_second(shared: Shared, trial: int) -> OutsideOutcome:
     marker = f" s{trial}"
-    await _quiet_second_start(SAVE_DELAY_S + 0.05)
+    # The autosave starts ~0.1 s into a new second, whatever the save itself takes
+    # (a save of ~40 ms started right at the boundary could land in the second before).
+    await _quiet_second_start(SAVE_DELAY_S - 0.1)
     saved_text = shared.a.source() + marker
     await shared.a.type(marker, pause=0)
     previous = await shared.swift()
