@@ -11,6 +11,7 @@ import sys
 import time
 
 from .core import S2AIO, USERS
+from .podman import image_exists as podman_image_cached
 from .errors import S2AIOError
 
 
@@ -29,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--replicas", type=int, help="copies of everything, one storage node "
                        "each, with Swift's replicators, updaters and auditors (default 1; "
                        "fixed when the data dir is made)")
+    start.add_argument("--gateway", choices=("bwrap", "podman"),
+                       help="where storlets run: bwrap (s2aio's bubblewrap sandbox, the "
+                       "default) or podman (storlets' own podman gateway, rootful, on a "
+                       "local Debian + Python 3 image built once); default: the data "
+                       "dir's own")
     add("stop", "stop every process of this data dir")
     add("status", "check each server and run a probe storlet end to end")
     env = add("env", "print shell export lines for the Swift credentials")
@@ -52,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         aio = S2AIO(args.data_dir, getattr(args, "port", None),
-                    replicas=getattr(args, "replicas", None))
+                    replicas=getattr(args, "replicas", None),
+                    gateway_mode=getattr(args, "gateway", None))
         return COMMANDS[args.command](aio, args)
     except S2AIOError as exc:
         print(f"s2aio: error: {exc}", file=sys.stderr)
@@ -63,10 +70,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _start(aio: S2AIO, args) -> int:
     began = time.monotonic()
+    if (args.gateway or aio.gateway_mode) == "podman" and not podman_image_cached():
+        print("s2aio: building the storlets image (debootstrap + podman import, once) ...",
+              flush=True)
     started = aio.start()
+    if aio.image_build_s:
+        print(f"s2aio: built the storlets image in {aio.image_build_s:.1f} s")
     if started:
         print(f"s2aio: started in {time.monotonic() - began:.1f} s: proxy {aio.proxy_url}, "
-              f"{aio.replicas} replica(s), data {aio.data_dir}")
+              f"{aio.replicas} replica(s), {aio.gateway_mode} gateway, data {aio.data_dir}")
     else:
         print(f"s2aio: already running: proxy {aio.proxy_url}, data {aio.data_dir}")
     print(f"s2aio: credentials: eval \"$(s2aio env --data-dir {shlex.quote(str(aio.data_dir))})\"")

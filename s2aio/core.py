@@ -19,7 +19,7 @@ from pathlib import Path
 
 from swiftproto.protocol import ACCOUNT_ENABLED, run_headers, storlet_object_headers
 
-from . import cgroups, configs, mounts, procs
+from . import cgroups, configs, mounts, podman, procs
 from .errors import S2AIOError
 from .layout import (BACKENDS, LAYOUT_VERSION, MAX_REPLICAS, Layout, node_processes,
                      parse_process, process_names)
@@ -132,13 +132,17 @@ class S2AIO:
     """One Swift + storlets all-in-one whose every file lives in ``data_dir``."""
 
     def __init__(self, data_dir: str | os.PathLike | None = None, port: int | None = None,
-                 gateway: configs.GatewaySettings | None = None, replicas: int | None = None):
+                 gateway: configs.GatewaySettings | None = None, replicas: int | None = None,
+                 gateway_mode: str | None = None):
         self.layout = Layout(Path(data_dir) if data_dir else default_data_dir())
         self._requested_port = port
+        # None: whatever the data dir runs ("bwrap" for a new one); see s2aio.podman.
+        self._requested_mode = None if gateway_mode is None else podman.check_mode(gateway_mode)
         # None: whatever the data dir was made with (1 for a new one).
         self._requested_replicas = None if replicas is None else check_replicas(replicas)
         self._state: dict | None = None
         self.gateway = gateway or configs.GatewaySettings()
+        self.image_build_s = 0.0  # podman mode: what the last start spent building its image
 
     # -- state -------------------------------------------------------------
     @property
@@ -183,6 +187,15 @@ class S2AIO:
         return self._requested_replicas or 1
 
     @property
+    def gateway_mode(self) -> str:
+        """"bwrap" (s2aio's bubblewrap gateway) or "podman" (upstream's podman gateway)."""
+        state = self._state if self._state is not None else self._load_state()
+        if state is not None:
+            self._state = state
+            return state.get("gateway", "bwrap")
+        return self._requested_mode or "bwrap"
+
+    @property
     def nodes(self) -> tuple[int, ...]:
         """Node numbers, 1..replicas."""
         return tuple(range(1, self.replicas + 1))
@@ -190,7 +203,10 @@ class S2AIO:
     @property
     def processes(self) -> tuple[str, ...]:
         """Every process name of this s2aio, in start order."""
-        return process_names(self.replicas)
+        names = process_names(self.replicas)
+        if self.gateway_mode == "podman":  # the API service, before the servers
+            names = names[:2] + (podman.PROCESS,) + names[2:]
+        return names
 
     def node(self, number: int) -> configs.Node | None:
         """Node ``number``'s ports (None with one replica: its servers use ``ports``)."""
@@ -252,9 +268,14 @@ class S2AIO:
     # -- creation ----------------------------------------------------------
     def _check_prerequisites(self) -> None:
         hints = dict(INSTALL_HINTS, **(REPLICA_HINTS if self.replicas > 1 else {}))
+        if self.gateway_mode == "podman":
+            podman.check_prerequisites()
+            hints.pop("bwrap")
         for tool, hint in hints.items():
             if shutil.which(tool) is None:
                 raise S2AIOError(hint)
+        if self.gateway_mode == "podman":
+            return  # the image brings its own Python; no seccomp filter of s2aio's
         if not os.path.exists(SANDBOX_PYTHON):
             raise S2AIOError("sandboxes run Debian's /usr/bin/python3, which is missing: "
                              "run `apt-get install -y python3`")
@@ -317,7 +338,12 @@ class S2AIO:
             os.chmod(path, 0o750 if path == lay.native else 0o710)
 
     def _sandbox_wheres(self) -> list[str]:
-        """Sandbox roots: the proxy's, and each node's object server's."""
+        """Sandbox roots: the proxy's, and each node's object server's. Upstream's
+        podman gateway names a scope's container after the scope alone, so the proxy
+        and the object server share one root (and container) per scope, as upstream
+        deployments of both on one host do."""
+        if self.gateway_mode == "podman":
+            return [podman.PROCESS]
         return ["proxy"] + [self.layout.object_where(self._node_number(n)) for n in self.nodes]
 
     def _node_number(self, number: int) -> int | None:
@@ -368,7 +394,8 @@ class S2AIO:
         for name in ("account", "container", "object", "memcached", "syslog"):
             ports[name] = free_port()
         state = {"layout_version": LAYOUT_VERSION, "ports": ports,
-                 "admin_key": secrets.token_urlsafe(18)}
+                 "admin_key": secrets.token_urlsafe(18),
+                 "gateway": self._requested_mode or "bwrap"}
         nodes = [{kind: ports[kind] for kind in BACKENDS}]
         if replicas > 1:
             # Node 1 keeps the ports above; every other node gets its own.
@@ -399,17 +426,26 @@ class S2AIO:
         users = configs.Users(admin_key=self.state["admin_key"])
         gateway = dataclasses.replace(self.gateway, sandbox_user=sandbox_user,
                                       landlock=self._landlock())
+        if self.gateway_mode == "podman":
+            gateway = dataclasses.replace(gateway, gateway_class=podman.GATEWAY_CLASS)
+
+        def gateway_conf(where: str) -> str:
+            if self.gateway_mode == "bwrap":
+                return configs.gateway_conf(lay, where, gateway)
+            return (configs.gateway_conf(lay, podman.PROCESS, gateway)
+                    + podman.gateway_conf_extra(lay, gateway.memory_mb, gateway.processes))
+
         files = {
             lay.swift_conf: configs.swift_conf(),
             lay.server_conf("proxy"): configs.proxy_conf(lay, ports, users,
                                                          gateway.gateway_class, self.replicas),
             lay.internal_client_conf: configs.internal_client_conf(lay, ports),
-            lay.gateway_conf("proxy"): configs.gateway_conf(lay, "proxy", gateway),
+            lay.gateway_conf("proxy"): gateway_conf("proxy"),
         }
         for number in self.nodes:
             node = self.node(number)
             where = lay.object_where(node.number if node else None)
-            files[lay.gateway_conf(where)] = configs.gateway_conf(lay, where, gateway)
+            files[lay.gateway_conf(where)] = gateway_conf(where)
             for kind in BACKENDS:
                 files[lay.server_conf(kind, node.number if node else None)] = \
                     configs.backend_conf(kind, lay, ports, gateway.gateway_class, node)
@@ -443,6 +479,8 @@ class S2AIO:
             return argv
         if name == "rsync":
             return ["rsync", "--daemon", "--no-detach", f"--config={lay.rsyncd_conf}"]
+        if name == podman.PROCESS:
+            return podman.service_argv(lay)
         if name == "proxy":
             return [sys.executable, "-m", "s2aio.server", "proxy", str(lay.server_conf("proxy"))]
         number, kind = parse_process(name)
@@ -463,6 +501,8 @@ class S2AIO:
         if parse_process(name)[1] == "daemons":
             # The replicators' rsync client reads it from here, never from argv.
             env["RSYNC_PASSWORD"] = self.state["rsync_key"]
+        if name == podman.PROCESS:
+            env = podman.service_env(self.layout, env)
         return env
 
     def _port_of(self, name: str) -> int | None:
@@ -485,6 +525,8 @@ class S2AIO:
     def _process_up(self, name: str) -> bool:
         if procs.read_pid_file(self.layout.pid_file(name)) is None:
             return False
+        if name == podman.PROCESS:
+            return podman.service_answers(self.layout)
         url = self._health_url(name)
         if url is None:
             return True
@@ -527,6 +569,10 @@ class S2AIO:
         if state is not None:
             self._state = state
             self._check_replica_count(state)
+            self._switch_mode(state)
+        if self.gateway_mode == "podman" and self.replicas > 1:
+            raise S2AIOError("--gateway podman runs one replica (upstream's gateway names a "
+                             "scope's container after the scope alone, one per host)")
         self._check_prerequisites()
         sandbox_user = self._sandbox_user()  # before anything is written
         if state is not None:
@@ -551,7 +597,11 @@ class S2AIO:
         self._check_ports(down)
         self._secure_dirs(sandbox_user)
         prepare_native(self.layout.native)
-        self._build_seccomp_filter()
+        if self.gateway_mode == "podman":
+            self.image_build_s = podman.ensure_image()  # 0 when cached
+            podman.prepare(self.layout)
+        else:
+            self._build_seccomp_filter()
         self._write_configs(sandbox_user)
         started = False
         try:
@@ -571,6 +621,17 @@ class S2AIO:
                     procs.stop_pid_file(self.layout.pid_file(name))
             raise
         return True
+
+    def _switch_mode(self, state: dict) -> None:
+        """A stopped data dir may change its gateway (configs are written at every start)."""
+        wanted = self._requested_mode
+        if wanted is None or wanted == state.get("gateway", "bwrap"):
+            return
+        if self.running_count():
+            raise S2AIOError(f"s2aio in {self.data_dir} runs with --gateway "
+                             f"{state.get('gateway', 'bwrap')}; stop it first to change it")
+        state["gateway"] = wanted
+        self._write_state(state)
 
     def _check_replica_count(self, state: dict) -> None:
         have = int(state.get("replicas", 1))
@@ -640,9 +701,23 @@ class S2AIO:
         for batch in (first, rest):
             ended = procs.stop_pid_files([self.layout.pid_file(name) for name in batch])
             stopped += [name for name in batch if self.layout.pid_file(name) in ended]
+        stopped += self._stop_containers()
         stopped += self._stop_sandboxes(self.layout.root / "sbox", cgroups.group_prefix(
             str(self.layout.root)))
         return stopped
+
+    def _stop_containers(self) -> list[str]:
+        """The podman containers this data dir started (by its owner label only)."""
+        if not podman.podman_root(self.layout).exists() or shutil.which("podman") is None:
+            return []
+        try:
+            removed = podman.stop_containers(self.layout)
+        except (S2AIOError, OSError, subprocess.SubprocessError) as exc:
+            return [f"(podman containers not removed: {exc})"]
+        # podman's overlay driver binds its dir onto itself; reset must delete it.
+        if mounts.unmount_all(str(podman.podman_root(self.layout))):
+            removed.append("(some podman mounts could not be unmounted)")
+        return removed
 
     def _known_replicas(self) -> int:
         try:

@@ -30,12 +30,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# "podman": the session's s2aio runs storlets in storlets' own podman gateway
+# (`make test-podman`); unset or "bwrap": s2aio's bubblewrap gateway.
+GATEWAY_ENV = "S2AIO_GATEWAY"
+
+
 @pytest.fixture(scope="session")
 def s2aio(tmp_path_factory) -> Iterator["object"]:
     """A started s2aio (proxy on a free port, data in a temp dir)."""
     from s2aio import S2AIO
 
-    aio = S2AIO(data_dir=datadirs.new_data_dir("s2aio-t"), port=free_port())
+    aio = S2AIO(data_dir=datadirs.new_data_dir("s2aio-t"), port=free_port(),
+                gateway_mode=os.environ.get(GATEWAY_ENV) or None)
     try:
         aio.start()
     except Exception as exc:  # fail (not skip) with the reason

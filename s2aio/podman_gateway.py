@@ -1,0 +1,210 @@
+"""storlets 18's own podman gateway, with the adjustments s2aio needs.
+
+Named in ``storlet_gateway_module`` as ``s2aio.podman_gateway.ConfinedPodmanGateway``
+by ``s2aio start --gateway podman``. Upstream's classes do all the work
+(``PodmanStorletGateway``, ``PodmanRunTimeSandbox._restart``: stop the scope's old
+container, start a new one with upstream's command, entrypoint, environment,
+mounts, ``network_mode='none'``, limits). Upstream's ``_restart`` runs as it is,
+with the ``podman`` module it calls bound to a facade whose client confines
+every container it starts (``confine_run_kwargs``):
+
+- no ``userns_mode='keep-id'`` (rootless only; this is rootful podman);
+- the sandbox user (``uid:gid``, never root), ``cap_drop=['ALL']``,
+  ``no_new_privileges``, a read-only root file system;
+- a capped tmpfs at ``/tmp`` (``sandbox_tmp_size_mb``), the only writable place
+  besides the scope's pipe dir;
+- ``/dev/log`` bound from s2aio's log sink socket (this machine has no /dev/log),
+  ``/usr/local/lib/storlets`` from the data dir's native dir, the storlet dir
+  read-only;
+- the data dir's owner label, so ``s2aio stop`` removes exactly its containers;
+- the image must be in the local store: no registry pull is attempted.
+
+Memory and pids limits are upstream's own options (``container_mem_limit``,
+``container_pids_limit``), set in the gateway config. Because the container user
+is not the server's, the storlet dir is shared read-only with its group, as the
+bubblewrap gateway does, and every name that upstream joins into a host path is
+checked first (``swiftproto.check_engine_name``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pwd
+import types
+
+import podman
+import podman.errors
+from storlets.gateway.common.exceptions import StorletRuntimeException
+from storlets.gateway.gateways.podman import PodmanStorletGateway
+from storlets.gateway.gateways.podman.runtime import PodmanRunTimeSandbox
+
+from swiftproto import UnsafeNameError, check_engine_name
+
+from .gateway import check_request_names, quiet_c_syslog, share_read
+
+TMP_TARGET = "/tmp"
+LOG_TARGET = "/dev/log"
+NATIVE_TARGET = "/usr/local/lib/storlets"
+STORLET_TARGET = "/var/lib/storlets"
+
+
+@dataclasses.dataclass(frozen=True)
+class Confinement:
+    """What every container of this gateway gets, whatever upstream asks for."""
+
+    user: str  # "uid:gid", never 0
+    owner: str  # the data dir's label value
+    tmp_size_mb: int = 64  # the only writable place besides the pipe dir
+    owner_label: str = "s2aio.data-dir"
+
+
+def confine_run_kwargs(kwargs: dict, confinement: Confinement) -> dict:
+    """Upstream's ``containers.run`` arguments with s2aio's confinement applied."""
+    out = {key: value for key, value in kwargs.items()
+           if key not in ("userns_mode", "cap_add", "privileged", "security_opt")}
+    out.update(user=confinement.user, cap_drop=["ALL"], no_new_privileges=True,
+               read_only=True, network_mode="none")
+    out["labels"] = dict(kwargs.get("labels") or {},
+                         **{confinement.owner_label: confinement.owner})
+    out["mounts"] = list(kwargs.get("mounts") or []) + [
+        {"type": "tmpfs", "target": TMP_TARGET, "size": f"{confinement.tmp_size_mb}m",
+         "mode": "1777"}]
+    return out
+
+
+def remap_mounts(mounts: list[dict], sources: dict[str, str],
+                 read_only: tuple[str, ...]) -> list[dict]:
+    """Upstream's mounts with the host sources of some targets replaced, and some
+    targets made read-only."""
+    out = []
+    for mount in mounts:
+        mount = dict(mount)
+        target = mount.get("target")
+        if target in sources:
+            mount["source"] = sources[target]
+        if target in read_only:
+            mount["read_only"] = True
+        out.append(mount)
+    return out
+
+
+class ConfinedContainers:
+    """A podman ``ContainersManager`` whose ``run`` confines; the rest passes through."""
+
+    def __init__(self, manager, images, confinement: Confinement) -> None:
+        self._manager, self._images, self._confinement = manager, images, confinement
+
+    def run(self, image, **kwargs):
+        # podman-py pulls a missing image; no registry is reachable from here,
+        # and upstream then falls back to its default image anyway.
+        if not self._images.exists(image):
+            raise podman.errors.ImageNotFound(
+                f"image {image} is not in this machine's podman store (no pulls)")
+        return self._manager.run(image, **confine_run_kwargs(kwargs, self._confinement))
+
+    def __getattr__(self, name):
+        return getattr(self._manager, name)
+
+
+class ConfinedClient:
+    def __init__(self, client, confinement: Confinement) -> None:
+        self._client = client
+        self.containers = ConfinedContainers(client.containers, client.images, confinement)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def podman_facade(confinement: Confinement) -> types.SimpleNamespace:
+    """What upstream's ``_restart`` uses of the ``podman`` module: ``from_env`` and
+    ``errors``; ``from_env`` hands out confining clients."""
+    def from_env(*args, **kwargs):
+        return ConfinedClient(podman.from_env(*args, **kwargs), confinement)
+
+    return types.SimpleNamespace(from_env=from_env, errors=podman.errors)
+
+
+def with_podman(function: types.FunctionType, facade) -> types.FunctionType:
+    """``function`` (upstream's own code object) reading ``facade`` as ``podman``;
+    upstream's module itself is left as it is."""
+    scope = dict(function.__globals__, podman=facade)
+    return types.FunctionType(function.__code__, scope, function.__name__,
+                              function.__defaults__, function.__closure__)
+
+
+def sandbox_identity(conf) -> tuple[int, int]:
+    """(uid, gid) of the gateway config's ``sandbox_user``; never root."""
+    name = (conf.get("sandbox_user") or "").strip()
+    if not name:
+        raise StorletRuntimeException("sandbox_user is not set in the gateway config: "
+                                      "containers never run as root")
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise StorletRuntimeException(f"sandbox_user {name!r} does not exist on this host")
+    if entry.pw_uid == 0 or entry.pw_gid == 0:
+        raise StorletRuntimeException("sandbox_user must not be root")
+    return entry.pw_uid, entry.pw_gid
+
+
+class ConfinedPodmanSandbox(PodmanRunTimeSandbox):
+    def __init__(self, scope, conf, logger):
+        super().__init__(scope, conf, logger)
+        self.identity = sandbox_identity(conf)
+        self.confinement = Confinement(user="%d:%d" % self.identity,
+                                       owner=conf["s2aio_owner"],
+                                       tmp_size_mb=int(conf.get("sandbox_tmp_size_mb", 64)))
+        self.mount_sources = {LOG_TARGET: conf["s2aio_log_socket"],
+                              NATIVE_TARGET: conf["s2aio_native_dir"]}
+
+    def _get_mounts(self):
+        return remap_mounts(super()._get_mounts(), self.mount_sources, (STORLET_TARGET,))
+
+    def _restart(self, container_image_name):
+        # The container user reads its storlets (the servers write them 0600).
+        base = self.paths.host_storlet_base_dir
+        os.makedirs(base, mode=0o750, exist_ok=True)
+        share_read(base, self.identity[1])
+        restart = with_podman(PodmanRunTimeSandbox._restart,
+                              podman_facade(self.confinement))
+        return restart(self, container_image_name)
+
+
+class ConfinedPodmanGateway(PodmanStorletGateway):
+    sandbox = ConfinedPodmanSandbox
+
+    def __init__(self, conf, logger, scope):
+        check_engine_name(scope, "storlet scope")  # it names host dirs
+        super().__init__(conf, logger, scope)
+        # libsbus logs every message through syslog(3); with no /dev/log here,
+        # glibc writes each to /dev/console.
+        quiet_c_syslog()
+
+    @classmethod
+    def validate_storlet_registration(cls, params, name):
+        check_engine_name(name, "storlet name")
+        super().validate_storlet_registration(params, name)
+        check_engine_name(params.get("Main", ""), "storlet main class")
+        for dep in (params.get("Dependency") or "").split(","):
+            if dep:
+                check_engine_name(dep, "dependency name")
+
+    @classmethod
+    def validate_dependency_registration(cls, params, name):
+        check_engine_name(name, "dependency name")
+        super().validate_dependency_registration(params, name)
+
+    def invocation_flow(self, sreq):
+        from swift.common.swob import HTTPBadRequest
+
+        try:
+            check_request_names(sreq)
+        except UnsafeNameError as exc:
+            raise HTTPBadRequest(body=str(exc).encode("utf-8"))
+        return super().invocation_flow(sreq)
+
+    def update_container_from_cache(self, sreq):
+        updated = super().update_container_from_cache(sreq)
+        if updated:  # the new copies are the servers' (0600): let the container read them
+            share_read(self.paths.host_storlet_base_dir, sandbox_identity(self.conf)[1])
+        return updated
