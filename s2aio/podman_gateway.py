@@ -19,6 +19,8 @@ every container it starts (``confine_run_kwargs``):
 - the data dir's owner label, so ``s2aio stop`` removes exactly its containers;
 - the image must be in the local store: no registry pull is attempted.
 
+Inputs are written by s2aio's ``PipeWriter`` (``s2aio.gateway.install_protocol``):
+upstream's writer lets one hostile request keep a proxy thread spinning.
 Memory and pids limits are upstream's own options (``container_mem_limit``,
 ``container_pids_limit``), set in the gateway config. Because the container user
 is not the server's, the storlet dir is shared read-only with its group, as the
@@ -40,7 +42,7 @@ from storlets.gateway.gateways.podman.runtime import PodmanRunTimeSandbox
 
 from swiftproto import UnsafeNameError, check_engine_name
 
-from .gateway import check_request_names, quiet_c_syslog, share_read
+from .gateway import check_request_names, install_protocol, quiet_c_syslog, share_read
 
 TMP_TARGET = "/tmp"
 LOG_TARGET = "/dev/log"
@@ -179,6 +181,11 @@ class ConfinedPodmanGateway(PodmanStorletGateway):
         # libsbus logs every message through syslog(3); with no /dev/log here,
         # glibc writes each to /dev/console.
         quiet_c_syslog()
+        # Upstream's input writer, under eventlet, retries EPIPE forever when a
+        # storlet closes an input it did not read: one request (a 200 MB input a
+        # storlet refuses on the proxy) pins a proxy thread at a core for good.
+        # s2aio's PipeWriter stops at the closed pipe; nothing else changes.
+        install_protocol()
 
     @classmethod
     def validate_storlet_registration(cls, params, name):
