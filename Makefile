@@ -22,7 +22,9 @@ comma := ,
 run: system-deps $(VENV)/.installed-$(RUN_EXTRAS)
 	$(VENV)/bin/swift-notebooks $(if $(PORT),--port $(PORT)) $(if $(LAB_PORT),--lab-port $(LAB_PORT))
 
-test: install
+# podman-deps: tests/s2aio/test_podman_integration.py smoke-tests the podman
+# gateway too (its cold cost: apt ~15 s, image build 45-80 s, once per machine).
+test: install podman-deps
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 unit: install
@@ -69,8 +71,8 @@ $(VENV)/.installed-%: pyproject.toml setup.py
 	touch $@
 
 # s2aio start --gateway podman: rootful podman with runc (crun fails on this
-# machine's cgroup setup), debootstrap for the storlets image. Only this mode
-# needs them; `make run` and `make test` do not.
+# machine's cgroup setup), debootstrap for the storlets image. `make run` does
+# not need them.
 podman-deps:
 	@missing=""; \
 	for tool in podman runc debootstrap conmon; do \

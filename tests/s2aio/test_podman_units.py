@@ -2,13 +2,18 @@
 podman's configs, and the mode switch (no podman, no servers)."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from s2aio import S2AIO, S2AIOError
 from s2aio import podman as pm
-from s2aio import podman_gateway
+from s2aio import podman_confine
 from s2aio.cli import build_parser
 from s2aio.layout import Layout
+from tests.conftest import REPO
 
 UPSTREAM_MOUNTS = [
     {"type": "bind", "source": "/dev/log", "target": "/dev/log"},
@@ -21,7 +26,7 @@ UPSTREAM_MOUNTS = [
 
 @pytest.fixture
 def gw():
-    return podman_gateway
+    return podman_confine
 
 
 def upstream_kwargs() -> dict:
@@ -68,89 +73,93 @@ def test_mounts_log_sink_native_dir_and_read_only_storlets(gw):
     assert UPSTREAM_MOUNTS[0]["source"] == "/dev/log"
 
 
-class FakeManager:
-    def __init__(self):
-        self.runs, self.stopped = [], []
+# Upstream's _restart and the gateway class live beside storlets' container runtime,
+# which monkey-patches its importer with eventlet: they run in a child process.
+UPSTREAM_PROBE = r"""
+import json, logging, sys
+import podman, podman.errors
+from storlets.gateway.common.exceptions import StorletRuntimeException
+from storlets.gateway.gateways.container.runtime import RunTimePaths
+from storlets.gateway.gateways.podman import runtime
+from swiftproto import UnsafeNameError
+from s2aio import podman_confine as pc
+from s2aio.podman_gateway import ConfinedPodmanGateway
 
+class Manager:
+    runs = []
     def get(self, name):
-        import podman.errors
-
-        raise podman.errors.NotFound(f"no {name}")
-
+        raise podman.errors.NotFound(name)
     def list(self, **kwargs):
         return []
-
     def run(self, image, **kwargs):
-        self.runs.append((image, kwargs))
+        self.runs.append([image, kwargs])
 
-
-class FakeImages:
-    def __init__(self, present):
-        self.present = present
-
+class Images:
     def exists(self, image):
-        return image in self.present
+        return image == "s2aio_storlets_python3"
+
+class Client:
+    containers, images = Manager(), Images()
+
+podman.from_env = lambda *a, **k: Client()  # only this child's podman module
+sandbox = object.__new__(runtime.PodmanRunTimeSandbox)
+sandbox.__dict__.update(
+    socket_path=sys.argv[1] + "/podman.sock", scope="scope1",
+    paths=RunTimePaths("scope1", {"host_root": sys.argv[1]}), container_image_namespace=None,
+    sandbox_stop_timeout=1.0, max_containers_per_node=0,
+    storlet_daemon_factory_debug_level="WARNING", container_cpu_period=None,
+    container_cpu_quota=None, container_mem_limit=1 << 30, container_cpuset_cpus=None,
+    container_cpuset_mems=None, container_pids_limit=256, logger=logging.getLogger("t"))
+restart = pc.with_podman(runtime.PodmanRunTimeSandbox._restart,
+                         pc.podman_facade(pc.Confinement(user="999:995", owner="abc")))
+out = {}
+restart(sandbox, "s2aio_storlets_python3")
+try:
+    restart(sandbox, "scope1")  # upstream first tries a per-scope image: not here
+except StorletRuntimeException as exc:
+    out["missing"] = str(exc)
+out["runs"] = Manager.runs
+out["upstream_module_untouched"] = runtime.podman is podman
+refused = []
+for name, params in [
+        ("dep", ("../../etc/passwd", {})),
+        ("storlet", ("ok.py", {"Language": "python", "Language-Version": "3",
+                               "Interface-Version": "1.0", "Object-Metadata": "no",
+                               "Main": "ok.B", "Dependency": "dep.py,/etc/shadow"}))]:
+    check = (ConfinedPodmanGateway.validate_dependency_registration if name == "dep"
+             else ConfinedPodmanGateway.validate_storlet_registration)
+    try:
+        check(params[1], params[0])
+    except UnsafeNameError:
+        refused.append(name)
+out["refused"] = refused
+print(json.dumps(out, default=str))
+"""
 
 
-class FakeClient:
-    def __init__(self, present=("s2aio_storlets_python3",)):
-        self.containers, self.images = FakeManager(), FakeImages(present)
+def run_upstream_probe(tmp_path) -> dict:
+    done = subprocess.run([sys.executable, "-c", UPSTREAM_PROBE, str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_upstream_restart_runs_confined(gw, monkeypatch, tmp_path):
-    """Upstream's very _restart, with the facade: what reaches podman is confined,
-    and upstream's module keeps its real ``podman``."""
-    import podman
-    from storlets.gateway.gateways.podman import runtime
-
-    client = FakeClient()
-    monkeypatch.setattr(podman, "from_env", lambda *a, **k: client)
-    facade = gw.podman_facade(gw.Confinement(user="999:995", owner="abc"))
-    sandbox = object.__new__(gw.ConfinedPodmanSandbox)
-    sandbox.__dict__.update(_fake_sandbox_state(tmp_path))
-    restart = gw.with_podman(runtime.PodmanRunTimeSandbox._restart, facade)
-    restart(sandbox, "s2aio_storlets_python3")
-    [(image, kwargs)] = client.containers.runs
+def test_upstream_restart_runs_confined_and_never_pulls(tmp_path):
+    """Upstream's very _restart, run with the facade: what reaches podman is
+    confined, a missing image is not pulled, and upstream's module keeps its
+    real ``podman``."""
+    out = run_upstream_probe(tmp_path)
+    [[image, kwargs]] = out["runs"]  # the per-scope image never reached run()
     assert image == "s2aio_storlets_python3"
     assert kwargs["name"] == "s2aio_storlets_python3_scope1"
     assert "userns_mode" not in kwargs and kwargs["cap_drop"] == ["ALL"]
     assert kwargs["user"] == "999:995" and kwargs["read_only"] is True
-    assert kwargs["labels"]["managed_by"] == "storlets"
-    assert runtime.podman is podman
-
-
-def test_a_missing_image_is_never_pulled(gw, monkeypatch, tmp_path):
-    import podman
-    from storlets.gateway.common.exceptions import StorletRuntimeException
-    from storlets.gateway.gateways.podman import runtime
-
-    client = FakeClient(present=())
-    monkeypatch.setattr(podman, "from_env", lambda *a, **k: client)
-    sandbox = object.__new__(gw.ConfinedPodmanSandbox)
-    sandbox.__dict__.update(_fake_sandbox_state(tmp_path))
-    restart = gw.with_podman(runtime.PodmanRunTimeSandbox._restart,
-                             gw.podman_facade(gw.Confinement(user="1:1", owner="o")))
-    with pytest.raises(StorletRuntimeException, match="not found"):
-        restart(sandbox, "scope1")  # upstream first tries a per-scope image
-    assert client.containers.runs == []
-
-
-def _fake_sandbox_state(tmp_path) -> dict:
-    """The attributes upstream's _restart reads (set by its __init__ from a conf)."""
-    import logging
-
-    from storlets.gateway.gateways.container.runtime import RunTimePaths
-
-    return {"socket_path": str(tmp_path / "podman.sock"), "scope": "scope1",
-            "paths": RunTimePaths("scope1", {"host_root": str(tmp_path)}),
-            "container_image_namespace": None, "sandbox_stop_timeout": 1.0,
-            "max_containers_per_node": 0, "storlet_daemon_factory_debug_level": "WARNING",
-            "container_cpu_period": None, "container_cpu_quota": None,
-            "container_mem_limit": 1 << 30, "container_cpuset_cpus": None,
-            "container_cpuset_mems": None, "container_pids_limit": 256,
-            "logger": logging.getLogger("t"),
-            "mount_sources": {"/dev/log": "/d/run/log.sock",
-                              "/usr/local/lib/storlets": "/d/native"}}
+    assert kwargs["no_new_privileges"] is True and kwargs["network_mode"] == "none"
+    assert kwargs["labels"] == {"managed_by": "storlets", "s2aio.data-dir": "abc"}
+    assert kwargs["pids_limit"] == 256 and kwargs["mem_limit"] == 1 << 30
+    assert out["missing"] == "Image scope1 is not found"
+    assert out["upstream_module_untouched"] is True
+    assert out["refused"] == ["dep", "storlet"]  # path tricks in names
 
 
 def test_sandbox_user_must_exist_and_not_be_root(gw):
@@ -162,18 +171,6 @@ def test_sandbox_user_must_exist_and_not_be_root(gw):
         gw.sandbox_identity({"sandbox_user": "root"})
     with pytest.raises(StorletRuntimeException, match="does not exist"):
         gw.sandbox_identity({"sandbox_user": "no-such-user-s2aio"})
-
-
-def test_gateway_refuses_path_tricks_in_names(gw):
-    from swiftproto import UnsafeNameError
-
-    with pytest.raises(UnsafeNameError):
-        gw.ConfinedPodmanGateway.validate_dependency_registration({}, "../../etc/passwd")
-    with pytest.raises(UnsafeNameError):
-        gw.ConfinedPodmanGateway.validate_storlet_registration(
-            {"Language": "python", "Language-Version": "3", "Interface-Version": "1.0",
-             "Object-Metadata": "no", "Main": "ok.B", "Dependency": "dep.py,/etc/shadow"},
-            "ok.py")
 
 
 def test_configs_keep_podman_in_the_data_dir(tmp_path):
