@@ -151,8 +151,10 @@ def env_for(root: Path, base: dict[str, str] | None = None) -> dict[str, str]:
 
 def write_configs(root: Path, image_store_dir: Path | None) -> None:
     """Podman's configs for a store under ``root`` (a data dir's, or the image store)."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root, 0o700)  # podman's state and logs: root's only
     for sub in ("etc", "storage", "run", "tmp", "net"):
-        (root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+        (root / sub).mkdir(mode=0o700, exist_ok=True)
     texts = {
         "CONTAINERS_CONF": containers_conf(root),
         "CONTAINERS_STORAGE_CONF": storage_conf(root / "storage", root / "run", image_store_dir),

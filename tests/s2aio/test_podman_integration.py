@@ -164,12 +164,10 @@ def test_each_notebook_storlet_answers(paio):
 def test_the_image_is_built_once_and_holds_no_storlets_code(paio):
     assert pm.image_exists()
     assert pm.ensure_image() == 0.0  # cached: no debootstrap, no import
-    store = pm.image_store()
-    done = subprocess.run(
-        ["podman", "run", "--rm", "--network", "none", pm.IMAGE, "python3", "-c",
-         "import importlib.util as u, sys; "
-         "print(sys.version_info[0], bool(u.find_spec('storlets')), bool(u.find_spec('pip')))"],
-        env=pm.env_for(store), capture_output=True, text=True, timeout=120)
+    done = podman_cli(  # in the data dir's store, which reads the image from the shared one
+        paio, "run", "--rm", "--network", "none", pm.IMAGE, "python3", "-c",
+        "import importlib.util as u, sys; "
+        "print(sys.version_info[0], bool(u.find_spec('storlets')), bool(u.find_spec('pip')))")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["3", "False", "False"]
 
