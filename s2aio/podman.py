@@ -146,6 +146,7 @@ def env_for(root: Path, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment podman runs with for the configs under ``root``."""
     env = dict(os.environ if base is None else base)
     env.update({name: str(path) for name, path in config_paths(root).items()})
+    env["TMPDIR"] = str(root / "tmp")  # podman's scratch files too (else /var/tmp)
     return env
 
 

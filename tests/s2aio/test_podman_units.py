@@ -186,7 +186,7 @@ def test_configs_keep_podman_in_the_data_dir(tmp_path):
     assert env["CONTAINERS_CONF"] == str(tmp_path / "etc" / "containers.conf")
     assert env["CONTAINERS_STORAGE_CONF"] == str(tmp_path / "etc" / "storage.conf")
     assert env["CONTAINERS_REGISTRIES_CONF"] == str(tmp_path / "etc" / "registries.conf")
-    assert env["PATH"] == "/usr/bin"
+    assert env["PATH"] == "/usr/bin" and env["TMPDIR"] == str(tmp_path / "tmp")
     pm.write_configs(tmp_path, tmp_path / "img")
     assert (tmp_path / "etc" / "storage.conf").read_text() == pm.storage_conf(
         tmp_path / "storage", tmp_path / "run", tmp_path / "img")
