@@ -2,7 +2,8 @@
 
 Enable with ``c.ServerApp.contents_manager_class = "swiftcontents.SwiftContentsManager"``.
 The server extension (enabled on install through ``jupyter_server_config.d``)
-adds ``/api/swiftcontents/{listing,diff,validate}/<path>``.
+adds ``/api/swiftcontents/{listing,diff,validate}/<path>`` and the pages' stylesheet
+``/swiftcontents/static/pages.css``.
 """
 from __future__ import annotations
 
