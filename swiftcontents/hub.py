@@ -23,6 +23,19 @@ isolates). The account is the boundary Swift enforces on every request,
 storlets' extra resources are resolved inside the caller's account, and the
 storlets engine runs one sandbox per account, so users share no sandbox either.
 
+Admins: JupyterHub's ``admin`` role holds ``access:servers``, so a hub admin
+opens any user's server and reads (and runs code on) that user's notebooks *as
+that user*; give admins who must not a custom role without it (JupyterHub's
+admin role cannot be narrowed). A Swift admin credential (tempauth's reseller
+admin, keystone's ``ResellerAdmin`` or a project admin) reads accounts directly;
+it belongs to no user's server, since any user would then hold it.
+
+The OS identity matters as much: a server's environment holds its user's key,
+so servers must run as distinct Unix users (JupyterHub's LocalProcessSpawner)
+or in containers. SimpleLocalProcessSpawner runs every server as the hub's own
+user, where any kernel can read every server's environment from ``/proc``: for
+tests only.
+
 Credentials file (JSON, mode 0600: refused when group or others may read it)::
 
     {"defaults": {"ST_AUTH": "http://127.0.0.1:8080/auth/v1.0"},

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -96,16 +97,18 @@ def hub_setup(s2aio, deployed) -> Iterator[HubSetup]:
             assert resp.status in (200, 201), (user, resp.status, resp.text)
         yield setup
     finally:
-        killed = hub.stop()
-        conns = {u: s2aio.connection(u) for u in set(SWIFT_USERS.values())}
-        try:
-            for user, container in CONTAINERS.items():
-                conn = conns[SWIFT_USERS[user]]
-                _wipe(conn, container)
-                _wipe(conn, f"{container}_swiftcontents")
-        finally:
-            for conn in conns.values():
-                conn.close()
-            if not os.environ.get("S2AIO_KEEP_DATA"):
-                shutil.rmtree(state, ignore_errors=True)
+        with ThreadPoolExecutor(1) as pool:  # the hub stops (seconds) while Swift is cleaned
+            stopping = pool.submit(hub.stop)
+            conns = {u: s2aio.connection(u) for u in set(SWIFT_USERS.values())}
+            try:
+                for user, container in CONTAINERS.items():
+                    conn = conns[SWIFT_USERS[user]]
+                    _wipe(conn, container)
+                    _wipe(conn, f"{container}_swiftcontents")
+            finally:
+                for conn in conns.values():
+                    conn.close()
+                killed = stopping.result()
+                if not os.environ.get("S2AIO_KEEP_DATA"):
+                    shutil.rmtree(state, ignore_errors=True)
     assert not killed, f"processes outlived the hub and were killed: {killed}"

@@ -127,15 +127,15 @@ def magic(line):
     try:
         res = ip.run_line_magic("get", line + " -o _res")
         res = ip.user_ns["_res"]
-        return {"status": res.status, "marker": MARKER in res.content.decode("utf-8", "replace"),
-                "own": OWN in res.content.decode("utf-8", "replace")}
+        text = res.content.decode("utf-8", "replace")
+        return {"status": res.status, "marker": MARKER in text, "own": text.count(OWN)}
     except UsageError as exc:
         return {"error": str(exc)[:300], "marker": MARKER in str(exc)}
 
 report["own"] = magic("--storlet identity.py --input path:/nb-alice/a.ipynb")
 report["input"] = magic("--storlet identity.py --input path:/nb-bob/b.ipynb")
 report["extras"] = {extra: magic(f"--storlet identity.py --input path:/nb-alice/a.ipynb --extra '{extra}'")
-                    for extra in EXTRAS}
+                    for extra in ["path:/nb-alice/a.ipynb", *EXTRAS]}
 
 url, token = connect().get_auth()
 report["her_url"] = url
@@ -160,13 +160,13 @@ for header in RAW_EXTRAS:
     r = requests.get(f"{url}/nb-alice/a.ipynb", timeout=60, headers={
         "X-Auth-Token": token, "X-Run-Storlet": "identity.py",
         "X-Storlet-Extra-Resources": header})
-    raw[header] = {"status": r.status_code, "marker": MARKER in r.text}
+    raw[header] = {"status": r.status_code, "marker": MARKER in r.text, "own": r.text.count(OWN)}
 report["raw"] = raw
 print("REPORT" + json.dumps(report))
 '''
 MAGIC_EXTRAS = ["path:/nb-bob/b.ipynb", "path:/../AUTH_test2/nb-bob/b.ipynb",
                 "path:/AUTH_test2/nb-bob/b.ipynb", "path:/%2e%2e/AUTH_test2/nb-bob/b.ipynb"]
-RAW_EXTRAS = ["/nb-bob/b.ipynb", "/../AUTH_test2/nb-bob/b.ipynb", "//AUTH_test2/nb-bob/b.ipynb",
+RAW_EXTRAS = ["/nb-alice/a.ipynb", "/nb-bob/b.ipynb", "/../AUTH_test2/nb-bob/b.ipynb", "//AUTH_test2/nb-bob/b.ipynb",
               "/v1/AUTH_test2/nb-bob/b.ipynb", "/%2E%2E/AUTH_test2/nb-bob/b.ipynb",
               "/nb-alice/../../AUTH_test2/nb-bob/b.ipynb", "../AUTH_test2/nb-bob/b.ipynb"]
 
@@ -191,8 +191,12 @@ def test_alices_kernel_holds_only_her_credentials_and_cannot_reach_bob(hub_setup
         assert digest[what] not in report["env_hashes"], what
     assert report["her_url"] == h.storage_urls["alice"]
     # The magics: her notebook through a storlet, yes (the control); bob's, in no spelling.
-    assert report["own"] == {"status": 200, "marker": False, "own": True}, report["own"]
+    assert report["own"] == {"status": 200, "marker": False, "own": 1}, report["own"]
     assert "error" in report["input"] and not report["input"]["marker"], report["input"]
+    # Her own notebook as an extra resource follows the input (the control)...
+    assert report["extras"].pop("path:/nb-alice/a.ipynb")["own"] == 2
+    assert report["raw"].pop("/nb-alice/a.ipynb") == {"status": 200, "marker": False, "own": 2}
+    # ... his, in no spelling.
     for extra, result in report["extras"].items():
         assert not result["marker"], (extra, result)
     # Her token on his account: refused, whatever the call.

@@ -7,7 +7,8 @@ with one user on s2aio's ``test:tester``: the hub's start until its API answers
 through the proxy, the spawn of that user's server until the hub reports it
 ready, the first contents call through the proxy, and the stop. Servers load
 every installed server extension (JupyterLab included) unless ``--lean``
-(the tests' set). Prints each round and the medians; removes everything after.
+(the tests' set). Prints each round and the medians (wall times, and the CPU the hub and the server
+used until ready, steadier on a shared machine); removes everything after.
 """
 from __future__ import annotations
 
@@ -21,7 +22,23 @@ import time
 from pathlib import Path
 
 from tests.conftest import free_port
-from tests.hub.harness import Hub, request
+from tests.hub.harness import Hub, descendants, request
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one live process (the steady figure on a shared machine)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def server_pid(hub: Hub) -> int:
+    for pid in descendants(hub.proc.pid):
+        if b"jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    raise AssertionError("no single-user server below the hub")
 
 
 def one_round(aio, lean: bool) -> dict[str, float]:
@@ -34,9 +51,10 @@ def one_round(aio, lean: bool) -> dict[str, float]:
         os.chmod(creds, 0o600)
         hub = Hub(state / "hub", creds, lean=lean)
         try:
-            figures = {"hub start": hub.start()}
+            figures = {"hub start": hub.start(), "hub CPU at start": cpu_seconds(hub.proc.pid)}
             hub.add_user("alice")
             figures["spawn"] = hub.spawn("alice")["alice"]
+            figures["server CPU at ready"] = cpu_seconds(server_pid(hub))
             token = hub.user_token("alice")
             started = time.monotonic()
             resp = request(hub.server_url("alice", "api/contents"), token=token)
