@@ -1,8 +1,9 @@
 """A real JupyterHub on the session's s2aio: alice, bob and a hostile name, each a server.
 
-- alice: the s2aio user ``test:tester`` (account AUTH_test, storlets deployed);
-- bob: ``test2:tester2`` (account AUTH_test2): another account, as the per-user
-  design wants (swiftcontents/hub.py);
+- alice: the s2aio user ``test`` (tempauth ``test:tester``, or keystone's
+  ``tester`` in project ``test``; account AUTH_test..., storlets deployed);
+- bob: ``test2`` (``test2:tester2``, or ``tester2`` in project ``test2``):
+  another account, as the per-user design wants (swiftcontents/hub.py);
 - ``alice_swiftcontents``: a hostile name given alice's *account* on purpose (a
   shared-account deployment): SwiftContentsManager's own template would map it
   to alice's aux container ``nb-alice_swiftcontents``; the hub's escape must not;
@@ -26,6 +27,7 @@ from typing import Iterator
 
 import pytest
 
+from swiftcontents.hub import RECORD_VARIABLES
 from tests.hub.harness import HUB_ADMIN, Hub, request
 
 HOSTILE = "alice_swiftcontents"
@@ -46,6 +48,10 @@ class HubSetup:
     markers: dict[str, str]  # hub user -> a string only their notebook holds
     secrets: dict[str, str]  # what -> a Swift key or token that must never leak
     storage_urls: dict[str, str]  # hub user -> their Swift account URL
+    envs: dict[str, dict[str, str]]  # hub user -> their credentials record
+
+    def account(self, user: str) -> str:
+        return self.storage_urls[user].rstrip("/").rpartition("/")[2]
 
     def url(self, user: str, path: str = "") -> str:
         return self.hub.server_url(user, path)
@@ -68,11 +74,11 @@ def _wipe(conn, container: str) -> None:
 def hub_setup(s2aio, deployed) -> Iterator[HubSetup]:
     state = Path(tempfile.mkdtemp(prefix="jupyterhub-"))
     creds = state / "swift-users.json"
-    envs = {user: s2aio.env(swift_user) for user, swift_user in SWIFT_USERS.items()}
-    creds.write_text(json.dumps({
-        "defaults": {"ST_AUTH": s2aio.auth_url},
-        "users": {user: {"ST_USER": env["ST_USER"], "ST_KEY": env["ST_KEY"]}
-                  for user, env in envs.items()}}))
+    # Each record is what `s2aio env` prints for that user: ST_* on tempauth,
+    # OS_* on keystone (S2AIO_TEST_AUTH=keystone), the same file format.
+    envs = {user: {k: v for k, v in s2aio.env(swift_user).items() if k in RECORD_VARIABLES}
+            for user, swift_user in SWIFT_USERS.items()}
+    creds.write_text(json.dumps({"users": envs}))
     os.chmod(creds, 0o600)
     admin_token = s2aio.admin_token()
     hub = Hub(state / "hub", creds, hub_env={
@@ -85,9 +91,13 @@ def hub_setup(s2aio, deployed) -> Iterator[HubSetup]:
         setup = HubSetup(
             hub, tokens={user: hub.user_token(user) for user in (*SWIFT_USERS, HUB_ADMIN)},
             markers={user: f"{user}-only-{uuid.uuid4().hex}" for user in SWIFT_USERS},
-            secrets={"alice's key": envs["alice"]["ST_KEY"], "bob's key": envs["bob"]["ST_KEY"],
+            envs=envs,
+            secrets={"alice's key": s2aio.settings("test").key,
+                     "bob's key": s2aio.settings("test2").key,
                      "the reseller admin key": s2aio.state["admin_key"],
-                     "the hub's admin token": admin_token},
+                     "the hub's admin token": admin_token,
+                     **{f"keystone's {name}": value for name, value in
+                        s2aio.state.get("keystone", {}).items() if name.endswith("_password")}},
             storage_urls={user: s2aio.storage_url(swift_user)
                           for user, swift_user in SWIFT_USERS.items()})
         for user in SWIFT_USERS:

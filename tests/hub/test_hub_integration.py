@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 import swiftclient
 
-from swiftcontents.hub import container_for
+from swiftcontents.hub import container_for, is_swift_variable
 from tests import leakscan
 from tests.hub.conftest import CONTAINERS, HOSTILE, SWIFT_USERS, notebook
 from tests.hub.harness import HUB_ADMIN, descendants, request
@@ -24,14 +24,17 @@ from tests.hub.kernel import Kernel
 
 pytestmark = pytest.mark.integration
 
-# Ways to name bob's notebook from alice's side: relative, encoded, absolute,
-# through his account's name.
-BOB_SPELLINGS = [
-    "../nb-bob/b.ipynb", "..%2Fnb-bob%2Fb.ipynb", "%2e%2e/nb-bob/b.ipynb",
-    "%252e%252e%252Fnb-bob%252Fb.ipynb", "nb-bob/b.ipynb", "/nb-bob/b.ipynb",
-    "../../AUTH_test2/nb-bob/b.ipynb", "..%2F..%2FAUTH_test2%2Fnb-bob%2Fb.ipynb",
-    "%2Fv1%2FAUTH_test2%2Fnb-bob%2Fb.ipynb", "b.ipynb", "..\\nb-bob\\b.ipynb",
-]
+
+
+def bob_spellings(account: str) -> list[str]:
+    """Ways to name bob's notebook from alice's side: relative, encoded, absolute,
+    through his account's name (AUTH_test2 on tempauth, AUTH_<project id> on keystone)."""
+    return [
+        "../nb-bob/b.ipynb", "..%2Fnb-bob%2Fb.ipynb", "%2e%2e/nb-bob/b.ipynb",
+        "%252e%252e%252Fnb-bob%252Fb.ipynb", "nb-bob/b.ipynb", "/nb-bob/b.ipynb",
+        f"../../{account}/nb-bob/b.ipynb", f"..%2F..%2F{account}%2Fnb-bob%2Fb.ipynb",
+        f"%2Fv1%2F{account}%2Fnb-bob%2Fb.ipynb", "b.ipynb", "..\\nb-bob\\b.ipynb",
+    ]
 
 
 def names(resp) -> set[str]:
@@ -71,7 +74,7 @@ def test_each_user_saves_and_lists_only_their_own(hub_setup, s2aio):
 
 def test_alice_cannot_reach_bobs_notebooks_through_the_contents_api(hub_setup, s2aio):
     h, bob_marker = hub_setup, hub_setup.markers["bob"]
-    for spelling in BOB_SPELLINGS:
+    for spelling in bob_spellings(h.account("bob")):
         for path in (f"api/contents/{spelling}", f"api/contents/{spelling}?content=1",
                      f"api/contents/{spelling.rpartition('b.ipynb')[0] or '..'}"):
             resp = h.get("alice", path)
@@ -101,7 +104,7 @@ def test_alice_cannot_reach_bobs_notebooks_through_the_rest_endpoints(hub_setup)
     assert listing.status == 200, listing.text
     assert [e["name"] for e in listing.json()["notebooks"]] == ["a.ipynb"]
     assert h.markers["alice"] in listing.text  # her title, computed inside Swift
-    for spelling in BOB_SPELLINGS:
+    for spelling in bob_spellings(h.account("bob")):
         for endpoint in ("listing", "validate", "diff"):
             target = spelling if endpoint != "listing" else spelling.rpartition("/")[0] or ".."
             resp = h.get("alice", f"api/swiftcontents/{endpoint}/{target}?checkpoint=x")
@@ -118,7 +121,7 @@ import hashlib, json, os
 import requests, swiftclient
 from IPython.core.error import UsageError
 from swiftproto import connect
-report = {"env": {k: os.environ.get(k) for k in ("ST_USER", "OS_AUTH_TOKEN", "OS_STORAGE_URL")},
+report = {"env": {k: os.environ.get(k) for k in IDENTITY},
           "env_hashes": sorted(hashlib.sha256(v.encode()).hexdigest() for v in os.environ.values())}
 ip = get_ipython()
 ip.run_line_magic("load_ext", "ipython_ext")
@@ -164,18 +167,29 @@ for header in RAW_EXTRAS:
 report["raw"] = raw
 print("REPORT" + json.dumps(report))
 '''
-MAGIC_EXTRAS = ["path:/nb-bob/b.ipynb", "path:/../AUTH_test2/nb-bob/b.ipynb",
-                "path:/AUTH_test2/nb-bob/b.ipynb", "path:/%2e%2e/AUTH_test2/nb-bob/b.ipynb"]
-RAW_EXTRAS = ["/nb-alice/a.ipynb", "/nb-bob/b.ipynb", "/../AUTH_test2/nb-bob/b.ipynb", "//AUTH_test2/nb-bob/b.ipynb",
-              "/v1/AUTH_test2/nb-bob/b.ipynb", "/%2E%2E/AUTH_test2/nb-bob/b.ipynb",
-              "/nb-alice/../../AUTH_test2/nb-bob/b.ipynb", "../AUTH_test2/nb-bob/b.ipynb"]
+# Who the kernel is (one of the two auth modes) and what the hub's must not give it.
+IDENTITY = ("ST_AUTH", "ST_USER", "OS_AUTH_URL", "OS_USERNAME", "OS_PROJECT_NAME",
+            "OS_AUTH_TOKEN", "OS_STORAGE_URL")
+
+
+def magic_extras(account: str) -> list[str]:
+    return ["path:/nb-bob/b.ipynb", f"path:/../{account}/nb-bob/b.ipynb",
+            f"path:/{account}/nb-bob/b.ipynb", f"path:/%2e%2e/{account}/nb-bob/b.ipynb"]
+
+
+def raw_extras(account: str) -> list[str]:
+    return ["/nb-alice/a.ipynb", "/nb-bob/b.ipynb", f"/../{account}/nb-bob/b.ipynb",
+            f"//{account}/nb-bob/b.ipynb", f"/v1/{account}/nb-bob/b.ipynb",
+            f"/%2E%2E/{account}/nb-bob/b.ipynb", f"/nb-alice/../../{account}/nb-bob/b.ipynb",
+            f"../{account}/nb-bob/b.ipynb"]
 
 
 def test_alices_kernel_holds_only_her_credentials_and_cannot_reach_bob(hub_setup, s2aio):
     h = hub_setup
+    account = h.account("bob")
     code = (f"MARKER = {h.markers['bob']!r}\nOWN = {h.markers['alice']!r}\n"
-            f"BOB_URL = {h.storage_urls['bob']!r}\nEXTRAS = {MAGIC_EXTRAS!r}\n"
-            f"RAW_EXTRAS = {RAW_EXTRAS!r}\n" + KERNEL_PROBE)
+            f"BOB_URL = {h.storage_urls['bob']!r}\nEXTRAS = {magic_extras(account)!r}\n"
+            f"RAW_EXTRAS = {raw_extras(account)!r}\nIDENTITY = {IDENTITY!r}\n" + KERNEL_PROBE)
     kernel = Kernel(h.url("alice"), h.tokens["alice"])
     try:
         out = kernel.execute(code)
@@ -184,7 +198,8 @@ def test_alices_kernel_holds_only_her_credentials_and_cannot_reach_bob(hub_setup
     assert not out.errors and "REPORT" in out.stdout, out.text
     report = json.loads(out.stdout.split("REPORT", 1)[1])
     # Her own identity, never the hub's admin token, never bob's key.
-    assert report["env"] == {"ST_USER": "test:tester", "OS_AUTH_TOKEN": None, "OS_STORAGE_URL": None}
+    assert report["env"] == {k: h.envs["alice"].get(k) for k in IDENTITY}
+    assert report["env"]["OS_AUTH_TOKEN"] is None and report["env"]["OS_STORAGE_URL"] is None
     digest = {what: hashlib.sha256(secret.encode()).hexdigest() for what, secret in h.secrets.items()}
     assert digest["alice's key"] in report["env_hashes"]
     for what in ("bob's key", "the reseller admin key", "the hub's admin token"):
@@ -274,10 +289,10 @@ def test_credentials_go_by_environment_never_argv_or_logs(hub_setup):
             if f"--SwiftContentsManager.container={container}\0".encode() in argv + b"\0":
                 servers[user] = pid
     assert set(servers) == set(SWIFT_USERS), servers
-    environ = dict(item.split(b"=", 1) for item in
+    environ = dict(item.decode().split("=", 1) for item in
                    Path(f"/proc/{servers['alice']}/environ").read_bytes().split(b"\0") if item)
-    assert environ[b"ST_KEY"] == h.secrets["alice's key"].encode()
-    assert environ[b"ST_USER"] == b"test:tester" and b"OS_AUTH_TOKEN" not in environ
+    # Her record, exactly (her key included), and no other Swift variable.
+    assert {k: v for k, v in environ.items() if is_swift_variable(k)} == h.envs["alice"]
     # The hub's log (the servers' output included) and everything else it wrote.
     found = []
     for path in sorted(h.hub.state.rglob("*")):
