@@ -6,7 +6,9 @@
 #   jupyterhub -f examples/jupyterhub_config.py
 #
 # Environment:
-#   SWIFTHUB_CREDENTIALS  the per-user credentials file (JSON, mode 0600); required
+#   SWIFTHUB_CREDENTIALS  the per-user credentials file (JSON, mode 0600): per hub
+#                         user, tempauth ST_* or keystone OS_* variables (format:
+#                         swiftcontents/hub.py); required
 #   SWIFTHUB_STATE_DIR    the hub's database, cookie secret and proxy pid file
 #                         (default: the current directory)
 #   SWIFTHUB_BIND_URL     the public URL (default http://127.0.0.1:8000)

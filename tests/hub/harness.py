@@ -158,6 +158,10 @@ c.JupyterHub.log_level = "INFO"
 
     def start(self, timeout: float = 120) -> float:
         """Start hub + proxy; seconds until the hub's API answered through the proxy."""
+        for tool in (JUPYTERHUB, CHP):
+            if not tool.exists():
+                raise HubError(f"{tool} is missing: run `make install` (the hub extra, and "
+                               "configurable-http-proxy from npm)")
         self.state.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.service_token = secrets.token_hex(32)
         port, hub_port, api_port = free_port(), free_port(), free_port()
