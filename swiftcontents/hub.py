@@ -3,11 +3,11 @@
 In a ``jupyterhub_config.py``::
 
     from swiftcontents.hub import configure
-    configure(c, credentials_file="/etc/jupyterhub/swift-users.json")
+    configure(c, "/etc/jupyterhub/swift-users.json")
 
 Every server the hub spawns then runs ``SwiftContentsManager`` on the container
 ``nb-{username}`` (the hub username escaped, see ``escape_username``) with *that
-user's own* Swift credentials, read from ``credentials_file`` at each spawn and
+user's own* Swift credentials, read from that file at each spawn and
 handed to the server in its environment: never on its command line (``ps``
 shows those), never in a log, never in a notebook.
 
