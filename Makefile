@@ -12,8 +12,10 @@ LAB_PORT ?= 8888
 
 # The pip extras each command needs (a plain install is the client parts only).
 RUN_EXTRAS := dev,s2aio
-TEST_EXTRAS := dev,s2aio,bench,podman
+TEST_EXTRAS := dev,s2aio,bench,podman,hub
 comma := ,
+# JupyterHub's proxy (tests/hub), from npm into the venv's own prefix.
+CHP := $(VENV)/bin/configurable-http-proxy
 
 .PHONY: run test install system-deps podman-deps test-podman unit bench stop clean
 
@@ -30,7 +32,7 @@ test: install podman-deps
 unit: install
 	$(PY) -m pytest -q -m "not integration" tests
 
-install: system-deps $(VENV)/.installed-$(TEST_EXTRAS)
+install: system-deps $(VENV)/.installed-$(TEST_EXTRAS) $(CHP)
 
 # memcached (tempauth's cache), bubblewrap (the storlets sandbox), python3 +
 # python3-seccomp (Debian's interpreter runs storlets inside the sandbox and
@@ -90,6 +92,15 @@ podman-deps:
 PODMAN_TESTS := tests/storlets_apps tests/s2aio/test_podman_integration.py
 test-podman: install podman-deps
 	S2AIO_GATEWAY=podman $(PY) -m pytest -q -p no:cacheprovider $(PODMAN_TESTS)
+
+# configurable-http-proxy 5.2 needs node >= 20 (5.3: >= 22.12); Debian 12's nodejs is 18, which 4.6 serves.
+$(CHP): | $(VENV)/.installed-$(TEST_EXTRAS)
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: nodejs npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	@version=4.6.3; node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' && version=5.2.0; \
+	echo "installing configurable-http-proxy@$$version into $(VENV)"; \
+	npm install -g -q --prefix $(VENV) --no-audit --no-fund configurable-http-proxy@$$version
 
 bench: install
 	$(PY) bench/s2aio_start.py
