@@ -79,6 +79,7 @@ def serve(port: int, workers: int) -> int:
 
 def main(argv: list[str]) -> int:
     sys.argv = sys.argv[:1]
+    os.umask(0o077)  # the database, keys and logs: owner-only, as s2aio's servers
     if len(argv) == 3 and argv[0] == "setup":
         return setup(argv[1], argv[2])
     if len(argv) == 3 and argv[0] == "serve" and argv[1].isdigit() and argv[2].isdigit():
