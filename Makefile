@@ -15,15 +15,24 @@ RUN_EXTRAS := dev,s2aio
 TEST_EXTRAS := dev,s2aio,bench
 comma := ,
 
-.PHONY: run test install system-deps unit bench stop clean
+.PHONY: run test test-keystone keystone-venv install system-deps unit bench stop clean
 
 # An empty PORT= or LAB_PORT= means the default. A second `make run` prints the
 # URL of the JupyterLab that still runs for this data dir instead of a new one.
 run: system-deps $(VENV)/.installed-$(RUN_EXTRAS)
 	$(VENV)/bin/swift-notebooks $(if $(PORT),--port $(PORT)) $(if $(LAB_PORT),--lab-port $(LAB_PORT))
 
-test: install
+test: install keystone-venv
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# The integration tests against an s2aio in keystone v3 mode (s2aio start --auth keystone).
+test-keystone: install keystone-venv
+	S2AIO_TEST_AUTH=keystone $(PY) -m pytest -q -p no:cacheprovider -m integration tests
+
+# keystone's own virtualenv (~/.cache/s2aio/keystone-*, or $$S2AIO_KEYSTONE_VENV): s2aio
+# makes it on first use anyway; made here so its pip install (~25 s) is no test's time.
+keystone-venv: install
+	$(PY) -c "from s2aio.keystone import ensure_venv; print('keystone venv:', ensure_venv())"
 
 unit: install
 	$(PY) -m pytest -q -m "not integration" tests

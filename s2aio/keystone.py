@@ -330,6 +330,3 @@ def update_endpoint(base: str, admin_password: str, proxy_url: str) -> None:
     admin = IdentityAdmin(base, issue_token(base, ADMIN_USER, admin_password, ADMIN_PROJECT))
     admin.endpoint("object-store", "swift", object_store_url(proxy_url))
 
-
-if __name__ == "__main__":  # `python -m s2aio.keystone`: make the virtualenv now
-    print(ensure_venv())
