@@ -113,7 +113,11 @@ def ensure_venv(venv: Path | None = None) -> Path:
 
 
 def _install(venv: Path) -> None:
-    shutil.rmtree(venv, ignore_errors=True)  # a half-made one
+    if venv.exists() and any(venv.iterdir()):
+        if not (venv / "pyvenv.cfg").exists():  # never delete what is not a virtualenv
+            raise S2AIOError(f"{venv} is not empty and is not a virtualenv: choose another "
+                             f"path for keystone's virtualenv (${VENV_ENV})")
+        shutil.rmtree(venv)  # a half-made one
     log = venv.parent / f"{venv.name}-install.log"
     steps = ([sys.executable, "-m", "venv", str(venv)],
              [str(venv_python(venv)), "-m", "pip", "install", "-q",

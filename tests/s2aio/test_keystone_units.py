@@ -144,3 +144,12 @@ def test_the_auth_mode_is_fixed_when_the_data_dir_is_made(tmp_path):
         S2AIO(tmp_path / "x", auth="ldap")
     assert S2AIO(tmp_path / "new").auth == "tempauth"
     assert S2AIO(tmp_path / "new2", auth="keystone").auth == "keystone"
+
+
+def test_a_directory_that_is_no_virtualenv_is_never_deleted(tmp_path):
+    venv = tmp_path / "mine"
+    venv.mkdir()
+    (venv / "notes.txt").write_text("keep me")
+    with pytest.raises(S2AIOError, match="is not a virtualenv"):
+        keystone.ensure_venv(venv)
+    assert (venv / "notes.txt").read_text() == "keep me"
