@@ -17,7 +17,7 @@ comma := ,
 # JupyterHub's proxy (tests/hub), from npm into the venv's own prefix.
 CHP := $(VENV)/bin/configurable-http-proxy
 
-.PHONY: run test install system-deps podman-deps test-podman unit bench stop clean
+.PHONY: run test test-keystone keystone-venv install system-deps podman-deps test-podman unit bench stop clean
 
 # An empty PORT= or LAB_PORT= means the default. A second `make run` prints the
 # URL of the JupyterLab that still runs for this data dir instead of a new one.
@@ -26,8 +26,17 @@ run: system-deps $(VENV)/.installed-$(RUN_EXTRAS)
 
 # podman-deps: tests/s2aio/test_podman_integration.py smoke-tests the podman
 # gateway too (its cold cost: apt ~15 s, image build 45-80 s, once per machine).
-test: install podman-deps
+test: install podman-deps keystone-venv
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# The integration tests against an s2aio in keystone v3 mode (s2aio start --auth keystone).
+test-keystone: install keystone-venv
+	S2AIO_TEST_AUTH=keystone $(PY) -m pytest -q -p no:cacheprovider -m integration tests
+
+# keystone's own virtualenv (~/.cache/s2aio/keystone-*, or $$S2AIO_KEYSTONE_VENV): s2aio
+# makes it on first use anyway; made here so its pip install (~25 s) is no test's time.
+keystone-venv: install
+	$(PY) -c "from s2aio.keystone import ensure_venv; print('keystone venv:', ensure_venv())"
 
 unit: install
 	$(PY) -m pytest -q -m "not integration" tests

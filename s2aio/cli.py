@@ -13,6 +13,7 @@ import time
 from .core import S2AIO, USERS
 from .podman import image_exists as podman_image_cached
 from .errors import S2AIOError
+from .layout import AUTH_MODES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "default) or podman (storlets' own podman gateway, rootful, on a "
                        "local Debian + Python 3 image built once); default: the data "
                        "dir's own")
+    start.add_argument("--auth", choices=AUTH_MODES, help="tempauth (the default), or "
+                       "keystone: a keystone v3 from PyPI (own virtualenv, made on first "
+                       "use) with Swift's authtoken + keystoneauth; fixed when the data "
+                       "dir is made")
     add("stop", "stop every process of this data dir")
     add("status", "check each server and run a probe storlet end to end")
     env = add("env", "print shell export lines for the Swift credentials")
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         aio = S2AIO(args.data_dir, getattr(args, "port", None),
                     replicas=getattr(args, "replicas", None),
-                    gateway_mode=getattr(args, "gateway", None))
+                    gateway_mode=getattr(args, "gateway", None), auth=getattr(args, "auth", None))
         return COMMANDS[args.command](aio, args)
     except S2AIOError as exc:
         print(f"s2aio: error: {exc}", file=sys.stderr)
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _start(aio: S2AIO, args) -> int:
+    if aio.keystone:
+        _install_keystone()
     began = time.monotonic()
     if (args.gateway or aio.gateway_mode) == "podman" and not podman_image_cached():
         print("s2aio: building the storlets image (debootstrap + podman import, once) ...",
@@ -76,13 +83,26 @@ def _start(aio: S2AIO, args) -> int:
     started = aio.start()
     if aio.image_build_s:
         print(f"s2aio: built the storlets image in {aio.image_build_s:.1f} s")
+    auth = f", keystone {aio.auth_url}" if aio.keystone else ""
     if started:
         print(f"s2aio: started in {time.monotonic() - began:.1f} s: proxy {aio.proxy_url}, "
-              f"{aio.replicas} replica(s), {aio.gateway_mode} gateway, data {aio.data_dir}")
+              f"{aio.replicas} replica(s){auth}, {aio.gateway_mode} gateway, data {aio.data_dir}")
     else:
         print(f"s2aio: already running: proxy {aio.proxy_url}, data {aio.data_dir}")
     print(f"s2aio: credentials: eval \"$(s2aio env --data-dir {shlex.quote(str(aio.data_dir))})\"")
     return 0
+
+
+def _install_keystone() -> None:
+    """keystone's virtualenv, with a line first when it is yet to be made (~25 s)."""
+    from . import keystone
+
+    venv = keystone.default_venv()
+    if not keystone.venv_ready(venv):
+        print(f"s2aio: installing keystone into {venv} (first use) ...", flush=True)
+        began = time.monotonic()
+        keystone.ensure_venv(venv)
+        print(f"s2aio: keystone installed in {time.monotonic() - began:.0f} s")
 
 
 def _stop(aio: S2AIO, args) -> int:
@@ -118,8 +138,10 @@ def _status(aio: S2AIO, args) -> int:
 def _env(aio: S2AIO, args) -> int:
     for name, value in aio.env(args.user).items():
         print(f"export {name}={shlex.quote(value)}")
-    # A pre-authenticated URL + token would take precedence over these.
-    print("unset OS_AUTH_TOKEN OS_STORAGE_URL")
+    # A pre-authenticated URL + token would take precedence over these, and
+    # tempauth's ST_AUTH over keystone's OS_AUTH_URL.
+    print("unset ST_AUTH ST_USER ST_KEY OS_AUTH_TOKEN OS_STORAGE_URL" if aio.keystone
+          else "unset OS_AUTH_TOKEN OS_STORAGE_URL")
     return 0
 
 

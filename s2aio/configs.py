@@ -14,6 +14,10 @@ PROXY_PIPELINE = (
     "storlet_head_cache copy slo dlo "
     "versioned_writes symlink proxy-logging proxy-server"
 )
+# keystone mode: keystone's token check and Swift's keystone authorization in
+# tempauth's place. No s3api: S3 against keystone needs s3token and EC2 credentials.
+KEYSTONE_AUTH_FILTERS = "authtoken keystoneauth"
+TEMPAUTH_FILTERS = "s3api tempauth"
 OBJECT_PIPELINE = "healthcheck recon storlet_handler object-server"
 INFO_CACHE_S = 900  # the proxy's account/container info (Swift's default: 60 s)
 
@@ -27,6 +31,7 @@ class Ports:
     memcached: int
     syslog: int
     rsync: int = 0  # only with replicas (account/container DB replication)
+    keystone: int = 0  # only with --auth keystone
 
     def as_dict(self) -> dict[str, int]:
         return {name: port for name, port in dataclasses.asdict(self).items() if port}
@@ -85,6 +90,47 @@ class GatewaySettings:
     daemon_idle_timeout: int = 3600
     # Log each storlet call's engine stages (ms) in the server log (for the benchmarks).
     stage_timings: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class KeystoneAuth:
+    """What the proxy's authtoken filter needs: keystone's URL and its service user."""
+
+    url: str  # the identity API, .../v3
+    service_project: str
+    service_user: str
+    service_password: str = dataclasses.field(repr=False)
+    operator_roles: tuple[str, ...] = ("admin", "member")
+    reseller_admin_role: str = "ResellerAdmin"
+
+
+def proxy_pipeline(auth: KeystoneAuth | None = None) -> str:
+    return PROXY_PIPELINE if auth is None else \
+        PROXY_PIPELINE.replace(TEMPAUTH_FILTERS, KEYSTONE_AUTH_FILTERS)
+
+
+def keystone_filters(auth: KeystoneAuth) -> dict[str, str]:
+    """``authtoken`` validates tokens (cached in Swift's memcache), ``keystoneauth``
+    authorizes: operators own their project's account, ACLs for the others."""
+    return {
+        "authtoken": f"""paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+www_authenticate_uri = {auth.url}
+auth_url = {auth.url}
+auth_type = password
+user_domain_id = default
+project_domain_id = default
+project_name = {auth.service_project}
+username = {auth.service_user}
+password = {auth.service_password}
+interface = public
+delay_auth_decision = True
+cache = swift.cache
+include_service_catalog = False
+service_token_roles_required = True""",
+        "keystoneauth": f"""use = egg:swift#keystoneauth
+operator_roles = {", ".join(auth.operator_roles)}
+reseller_admin_role = {auth.reseller_admin_role}""",
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +234,9 @@ def _pipeline(pipeline: str, app: str, filters: dict[str, str]) -> str:
 
 
 def proxy_conf(layout: Layout, ports: Ports, users: Users,
-               gateway_class: str = GATEWAY_CLASS, replicas: int = 1) -> str:
+               gateway_class: str = GATEWAY_CLASS, replicas: int = 1,
+               keystone: KeystoneAuth | None = None) -> str:
+    """``keystone``: authenticate with keystone instead of tempauth (``users`` unused)."""
     # With replicas a stopped node refuses connections at once; a hung one costs
     # conn_timeout before the proxy tries the next. node_timeout stays long: a
     # storlet may run for storlet_timeout before its first byte.
@@ -205,9 +253,12 @@ recoverable_node_timeout = 30
 recheck_account_existence = {INFO_CACHE_S}
 recheck_container_existence = {INFO_CACHE_S}"""
     workers = 1 if replicas == 1 else REPLICA_WORKERS
+    filters = _filters(layout, ports, users, "proxy", gateway_class)
+    if keystone is not None:
+        filters.update(keystone_filters(keystone))
     return (_default_section(layout, ports, "proxy-server", workers=workers)
             + f"bind_port = {ports.proxy}\n"
-            + _pipeline(PROXY_PIPELINE, app, _filters(layout, ports, users, "proxy", gateway_class)))
+            + _pipeline(proxy_pipeline(keystone), app, filters))
 
 
 def backend_conf(kind: str, layout: Layout, ports: Ports,

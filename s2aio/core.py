@@ -19,10 +19,10 @@ from pathlib import Path
 
 from swiftproto.protocol import ACCOUNT_ENABLED, run_headers, storlet_object_headers
 
-from . import cgroups, configs, mounts, podman, procs
+from . import cgroups, configs, keystone, mounts, podman, procs
 from .errors import S2AIOError
-from .layout import (BACKENDS, LAYOUT_VERSION, MAX_REPLICAS, Layout, node_processes,
-                     parse_process, process_names)
+from .layout import (AUTH_MODES, BACKENDS, LAYOUT_VERSION, MAX_REPLICAS, Layout,
+                     node_processes, parse_process, process_names)
 from .native import prepare_native
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,12 @@ def check_replicas(replicas: int) -> int:
     return replicas
 
 
+def check_auth(auth: str) -> str:
+    if auth not in AUTH_MODES:
+        raise S2AIOError(f"--auth must be one of {', '.join(AUTH_MODES)}, not {auth!r}")
+    return auth
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -133,13 +139,14 @@ class S2AIO:
 
     def __init__(self, data_dir: str | os.PathLike | None = None, port: int | None = None,
                  gateway: configs.GatewaySettings | None = None, replicas: int | None = None,
-                 gateway_mode: str | None = None):
+                 gateway_mode: str | None = None, auth: str | None = None):
         self.layout = Layout(Path(data_dir) if data_dir else default_data_dir())
         self._requested_port = port
         # None: whatever the data dir runs ("bwrap" for a new one); see s2aio.podman.
         self._requested_mode = None if gateway_mode is None else podman.check_mode(gateway_mode)
-        # None: whatever the data dir was made with (1 for a new one).
+        # None: whatever the data dir was made with (1 replica, tempauth for a new one).
         self._requested_replicas = None if replicas is None else check_replicas(replicas)
+        self._requested_auth = None if auth is None else check_auth(auth)
         self._state: dict | None = None
         self.gateway = gateway or configs.GatewaySettings()
         self.image_build_s = 0.0  # podman mode: what the last start spent building its image
@@ -196,6 +203,19 @@ class S2AIO:
         return self._requested_mode or "bwrap"
 
     @property
+    def auth(self) -> str:
+        """"tempauth" or "keystone"; the data dir's own mode once it exists."""
+        state = self._state if self._state is not None else self._load_state()
+        if state is not None:
+            self._state = state
+            return state.get("auth", "tempauth")
+        return self._requested_auth or "tempauth"
+
+    @property
+    def keystone(self) -> bool:
+        return self.auth == "keystone"
+
+    @property
     def nodes(self) -> tuple[int, ...]:
         """Node numbers, 1..replicas."""
         return tuple(range(1, self.replicas + 1))
@@ -203,7 +223,7 @@ class S2AIO:
     @property
     def processes(self) -> tuple[str, ...]:
         """Every process name of this s2aio, in start order."""
-        names = process_names(self.replicas)
+        names = process_names(self.replicas, self.auth)
         if self.gateway_mode == "podman":  # the API service, before the servers
             names = names[:2] + (podman.PROCESS,) + names[2:]
         return names
@@ -231,6 +251,9 @@ class S2AIO:
 
     @property
     def auth_url(self) -> str:
+        """tempauth's v1 URL, or keystone's identity API (v3)."""
+        if self.keystone:
+            return keystone.identity_url(self.ports.keystone)
         return f"{self.proxy_url}/auth/v1.0"
 
     @property
@@ -246,17 +269,50 @@ class S2AIO:
             raise S2AIOError(f"unknown user {user!r}; use one of "
                              f"{', '.join(sorted(USERS) + ['admin'])}") from None
 
+    def _identity(self, user: str) -> keystone.Identity:
+        """keystone mode: the keystone user behind s2aio's ``user``."""
+        self._credentials(user)  # the same names, and the same error, as tempauth's
+        if user == "admin":
+            return keystone.Identity(keystone.ADMIN_PROJECT, keystone.ADMIN_USER,
+                                     self.state["keystone"]["admin_password"], "admin")
+        return keystone.IDENTITIES[user]
+
+    def account(self, user: str = "test") -> str:
+        """The Swift account of ``user``: ``AUTH_<account>``, or ``AUTH_<project id>``."""
+        if self.keystone:
+            project = self._identity(user).project
+            try:
+                return f"AUTH_{self.state['keystone']['projects'][project]}"
+            except KeyError:
+                raise S2AIOError(f"keystone's project {project!r} is not set up yet in "
+                                 f"{self.data_dir}: run `s2aio start`") from None
+        return f"AUTH_{self._credentials(user)[0]}"
+
     def storage_url(self, user: str = "test") -> str:
-        return f"{self.proxy_url}/v1/AUTH_{self._credentials(user)[0]}"
+        return f"{self.proxy_url}/v1/{self.account(user)}"
 
     def env(self, user: str = "test") -> dict[str, str]:
+        """Shell variables for ``user``: ST_* (tempauth) or OS_* (keystone v3)."""
+        extra = {"S2AIO_STORAGE_URL": self.storage_url(user), "S2AIO_DIR": str(self.data_dir)}
+        if self.keystone:
+            who = self._identity(user)
+            return {"OS_AUTH_URL": self.auth_url, "OS_IDENTITY_API_VERSION": "3",
+                    "OS_USERNAME": who.user, "OS_PASSWORD": who.password,
+                    "OS_PROJECT_NAME": who.project,
+                    "OS_USER_DOMAIN_NAME": keystone.DOMAIN_NAME,
+                    "OS_PROJECT_DOMAIN_NAME": keystone.DOMAIN_NAME, **extra}
         _, name, key = self._credentials(user)
-        return {"ST_AUTH": self.auth_url, "ST_USER": name, "ST_KEY": key,
-                "S2AIO_STORAGE_URL": self.storage_url(user), "S2AIO_DIR": str(self.data_dir)}
+        return {"ST_AUTH": self.auth_url, "ST_USER": name, "ST_KEY": key, **extra}
 
     def settings(self, user: str = "test"):
         from swiftproto import SwiftSettings
 
+        if self.keystone:
+            who = self._identity(user)
+            return SwiftSettings(mode="v3", auth_url=self.auth_url, user=who.user,
+                                 key=who.password, project_name=who.project,
+                                 user_domain_name=keystone.DOMAIN_NAME,
+                                 project_domain_name=keystone.DOMAIN_NAME)
         _, name, key = self._credentials(user)
         return SwiftSettings(mode="v1", auth_url=self.auth_url, user=name, key=key)
 
@@ -274,6 +330,8 @@ class S2AIO:
         for tool, hint in hints.items():
             if shutil.which(tool) is None:
                 raise S2AIOError(hint)
+        if self.keystone:
+            keystone.ensure_venv()
         if self.gateway_mode == "podman":
             return  # the image brings its own Python; no seccomp filter of s2aio's
         if not os.path.exists(SANDBOX_PYTHON):
@@ -396,6 +454,12 @@ class S2AIO:
         state = {"layout_version": LAYOUT_VERSION, "ports": ports,
                  "admin_key": secrets.token_urlsafe(18),
                  "gateway": self._requested_mode or "bwrap"}
+        if self._requested_auth == "keystone":
+            ports["keystone"] = free_port()
+            # projects: name -> id, once keystone is set up
+            state.update(auth="keystone", keystone={
+                "admin_password": secrets.token_urlsafe(18),
+                "service_password": secrets.token_urlsafe(18), "projects": {}})
         nodes = [{kind: ports[kind] for kind in BACKENDS}]
         if replicas > 1:
             # Node 1 keeps the ports above; every other node gets its own.
@@ -417,7 +481,7 @@ class S2AIO:
     def _write_state(self, state: dict) -> None:
         tmp = self.layout.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
-        os.chmod(tmp, 0o600)  # holds the reseller admin key
+        os.chmod(tmp, 0o600)  # holds the reseller admin key (keystone: passwords)
         os.replace(tmp, self.layout.state_file)
         self._state = state
 
@@ -435,10 +499,20 @@ class S2AIO:
             return (configs.gateway_conf(lay, podman.PROCESS, gateway)
                     + podman.gateway_conf_extra(lay, gateway.memory_mb, gateway.processes))
 
+
+        auth = None
+        if self.keystone:
+            auth = configs.KeystoneAuth(
+                url=self.auth_url, service_project=keystone.SERVICE_PROJECT,
+                service_user=keystone.SERVICE_USER,
+                service_password=self.state["keystone"]["service_password"],
+                operator_roles=keystone.OPERATOR_ROLES,
+                reseller_admin_role=keystone.RESELLER_ROLE)
         files = {
             lay.swift_conf: configs.swift_conf(),
             lay.server_conf("proxy"): configs.proxy_conf(lay, ports, users,
-                                                         gateway.gateway_class, self.replicas),
+                                                         gateway.gateway_class, self.replicas,
+                                                         auth),
             lay.internal_client_conf: configs.internal_client_conf(lay, ports),
             lay.gateway_conf("proxy"): gateway_conf("proxy"),
         }
@@ -450,6 +524,9 @@ class S2AIO:
                 files[lay.server_conf(kind, node.number if node else None)] = \
                     configs.backend_conf(kind, lay, ports, gateway.gateway_class, node)
             lay.recon_dir(node.number if node else None).mkdir(mode=0o700, exist_ok=True)
+        if self.keystone:
+            files[lay.keystone_etc / "keystone.conf"] = keystone.keystone_conf(
+                lay.keystone_etc, lay.keystone_db)
         if self.replicas > 1:
             user = pwd.getpwuid(os.geteuid())
             group = grp.getgrgid(os.getegid()).gr_name
@@ -483,6 +560,8 @@ class S2AIO:
             return podman.service_argv(lay)
         if name == "proxy":
             return [sys.executable, "-m", "s2aio.server", "proxy", str(lay.server_conf("proxy"))]
+        if name == "keystone":
+            return keystone.serve_argv(keystone.default_venv(), ports.keystone)
         number, kind = parse_process(name)
         if kind == "daemons":
             return [sys.executable, "-m", "s2aio.daemons"] + [
@@ -490,6 +569,8 @@ class S2AIO:
         return [sys.executable, "-m", "s2aio.server", kind, str(lay.server_conf(kind, number))]
 
     def _env(self, name: str = "") -> dict[str, str]:
+        if name == "keystone":
+            return keystone.process_env(dict(os.environ), self.layout.keystone_etc)
         env = dict(os.environ)
         env.pop("RSYNC_PASSWORD", None)
         env["S2AIO_SWIFT_CONF"] = str(self.layout.swift_conf)
@@ -509,7 +590,7 @@ class S2AIO:
         """The port process ``name`` listens on (None: the daemons runner)."""
         ports = self.ports
         shared = {"logsink": ports.syslog, "memcached": ports.memcached,
-                  "rsync": ports.rsync, "proxy": ports.proxy}
+                  "rsync": ports.rsync, "proxy": ports.proxy, "keystone": ports.keystone}
         if name in shared:
             return shared[name]
         number, kind = parse_process(name)
@@ -518,6 +599,8 @@ class S2AIO:
         return getattr(ports, kind) if number is None else self.node(number).port(kind)
 
     def _health_url(self, name: str) -> str | None:
+        if name == "keystone":
+            return keystone.identity_url(self.ports.keystone)
         if name == "proxy" or parse_process(name)[1] in BACKENDS:
             return f"http://127.0.0.1:{self._port_of(name)}/healthcheck"
         return None
@@ -570,6 +653,7 @@ class S2AIO:
             self._state = state
             self._check_replica_count(state)
             self._switch_mode(state)
+            self._check_auth_mode(state)
         if self.gateway_mode == "podman" and self.replicas > 1:
             raise S2AIOError("--gateway podman runs one replica (upstream's gateway names a "
                              "scope's container after the scope alone, one per host)")
@@ -605,8 +689,12 @@ class S2AIO:
         self._write_configs(sandbox_user)
         started = False
         try:
+            if self.keystone and "keystone" in down:
+                self._setup_keystone()
             self._start_processes(down, timeout)
             started = True
+            if self.keystone:
+                self._bootstrap_identities()
             self._bootstrap_accounts()
         except BaseException:
             # A fresh start leaves nothing behind; a partial one leaves the
@@ -641,6 +729,41 @@ class S2AIO:
                 f"{self.data_dir} was made with {have} replica(s); it cannot change to "
                 f"{wanted}: start it without --replicas, or use another --data-dir (or "
                 f"`s2aio reset --data-dir {self.data_dir}` first, which deletes its data)")
+
+    def _check_auth_mode(self, state: dict) -> None:
+        have = state.get("auth", "tempauth")
+        wanted = self._requested_auth
+        if wanted is not None and wanted != have:
+            raise S2AIOError(
+                f"{self.data_dir} was made with --auth {have}; it cannot change to "
+                f"{wanted}: start it without --auth, or use another --data-dir (or "
+                f"`s2aio reset --data-dir {self.data_dir}` first, which deletes its data)")
+
+    def _setup_keystone(self) -> None:
+        """keystone-manage's bring-up, once per data dir (before keystone serves)."""
+        lay = self.layout
+        if lay.keystone_db.exists() and self.state["keystone"].get("setup_done"):
+            return
+        lay.keystone_db.parent.mkdir(mode=0o700, exist_ok=True)
+        lay.keystone_db.unlink(missing_ok=True)  # a setup that failed half way
+        keystone.run_setup(keystone.default_venv(), lay.keystone_etc, self.auth_url,
+                           self.state["keystone"]["admin_password"],
+                           lay.logs / "keystone-setup.out", self._env("keystone"))
+        self.state["keystone"]["setup_done"] = True
+        self._write_state(self.state)
+
+    def _bootstrap_identities(self) -> None:
+        """Projects, users, roles once; the object-store endpoint follows the proxy's
+        port (``--port`` may change it between runs)."""
+        ks = self.state["keystone"]
+        if ks.get("projects"):
+            if ks.get("endpoint") != self.proxy_url:
+                keystone.update_endpoint(self.auth_url, ks["admin_password"], self.proxy_url)
+        else:
+            ks["projects"] = keystone.ensure_identities(
+                self.auth_url, ks["admin_password"], ks["service_password"], self.proxy_url)
+        ks["endpoint"] = self.proxy_url
+        self._write_state(self.state)
 
     def _start_processes(self, names: list[str], timeout: float) -> None:
         """Spawn ``names`` (in ``self.processes`` order) and wait until each is up.
@@ -679,7 +802,7 @@ class S2AIO:
         from last started to first, then others: sandboxes, an older layout's)."""
         run = self.layout.run
         names = [p.stem for p in run.glob("*.pid")] if run.exists() else []
-        known = process_names(self._known_replicas())
+        known = process_names(self._known_replicas(), self._known_auth())
         return [n for n in reversed(known) if n in names] + \
             sorted(n for n in names if n not in known)
 
@@ -718,6 +841,12 @@ class S2AIO:
         if mounts.unmount_all(str(podman.podman_root(self.layout))):
             removed.append("(some podman mounts could not be unmounted)")
         return removed
+
+    def _known_auth(self) -> str:
+        try:
+            return self.auth
+        except S2AIOError:
+            return "keystone"  # knows every name tempauth's has, and keystone
 
     def _known_replicas(self) -> int:
         try:
@@ -797,6 +926,11 @@ class S2AIO:
             return exc.code, dict(exc.headers), exc.read()
 
     def admin_token(self) -> str:
+        """A token of the reseller admin (keystone: admin, with ResellerAdmin)."""
+        if self.keystone:
+            return keystone.issue_token(self.auth_url, keystone.ADMIN_USER,
+                                        self.state["keystone"]["admin_password"],
+                                        keystone.ADMIN_PROJECT)
         status, headers, _ = self._request("GET", self.auth_url, {
             "X-Auth-User": "admin:admin", "X-Auth-Key": self.state["admin_key"]})
         if status // 100 != 2 or "X-Auth-Token" not in headers:
@@ -805,22 +939,28 @@ class S2AIO:
 
     def _bootstrap_accounts(self) -> None:
         token = self.admin_token()
-        for account in STORLET_ACCOUNTS:
-            base = f"{self.proxy_url}/v1/AUTH_{account}"
+        for user in STORLET_ACCOUNTS:
+            account = self.account(user)
+            base = f"{self.proxy_url}/v1/{account}"
             status, _, body = self._request("PUT", base, {
                 "X-Auth-Token": token, ACCOUNT_ENABLED: "True"})
             if status // 100 != 2:
-                raise S2AIOError(f"enabling storlets on AUTH_{account} failed: HTTP {status}")
+                raise S2AIOError(f"enabling storlets on {account} failed: HTTP {status}")
             for container in STORLET_CONTAINERS:
-                status, _, _ = self._request("PUT", f"{base}/{container}", {"X-Auth-Token": token})
+                headers = {"X-Auth-Token": token}
+                if self.keystone and user == "test" \
+                        and container in keystone.MEMBER_READ_CONTAINERS:
+                    # as storlets' devstack plugin: the member may run the storlets
+                    headers["X-Container-Read"] = keystone.member_acl()
+                status, _, _ = self._request("PUT", f"{base}/{container}", headers)
                 if status // 100 != 2:
-                    raise S2AIOError(f"creating AUTH_{account}/{container} failed: HTTP {status}")
+                    raise S2AIOError(f"creating {account}/{container} failed: HTTP {status}")
 
     # -- status ------------------------------------------------------------
     def probe(self) -> str:
         """Deploy (once) and run the probe storlet end to end: "ok" or the problem."""
         token = self.admin_token()
-        base = f"{self.proxy_url}/v1/AUTH_admin"
+        base = self.storage_url("admin")
         source = (Path(__file__).parent / "s2aio_probe.py").read_bytes()
         status, _, _ = self._request("PUT", f"{base}/storlet/s2aio_probe.py", {
             "X-Auth-Token": token, **storlet_object_headers("s2aio_probe.ProbeStorlet")}, source)

@@ -11,6 +11,7 @@ LAYOUT_VERSION = 1
 SERVERS = ("account", "container", "object", "proxy")
 BACKENDS = ("account", "container", "object")
 MAX_REPLICAS = 5
+AUTH_MODES = ("tempauth", "keystone")
 
 
 def node_prefix(node: int, replicas: int) -> str:
@@ -27,9 +28,10 @@ def node_processes(node: int, replicas: int) -> tuple[str, ...]:
     return names if replicas == 1 else names + (prefix + "daemons",)
 
 
-def process_names(replicas: int) -> tuple[str, ...]:
+def process_names(replicas: int, auth: str = "tempauth") -> tuple[str, ...]:
     """Every process of one s2aio, in start order (``stop`` goes backwards)."""
-    shared = ("logsink", "memcached") + (("rsync",) if replicas > 1 else ())
+    shared = ("logsink", "memcached") + (("rsync",) if replicas > 1 else ()) \
+        + (("keystone",) if auth == "keystone" else ())
     nodes = tuple(name for n in range(1, replicas + 1) for name in node_processes(n, replicas))
     return shared + nodes + ("proxy",)
 
@@ -85,6 +87,15 @@ class Layout:
         """The sandbox root name of a node's object server; the gateway derives its
         pid files and cgroup names from it, so two nodes never share one."""
         return "object" if node is None else f"object-n{node}"
+
+    @property
+    def keystone_etc(self) -> Path:
+        """keystone.conf and keystone's fernet and credential key repositories."""
+        return self.etc / "keystone"
+
+    @property
+    def keystone_db(self) -> Path:
+        return self.root / "keystone" / "keystone.db"
 
     @property
     def internal_client_conf(self) -> Path:

@@ -29,17 +29,26 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def make_cm(s2aio, swift_env) -> Iterator[Callable[..., SwiftContentsManager]]:
-    """Build SwiftContentsManagers (v1 auth traits, fresh container unless given)."""
+    """Build SwiftContentsManagers (auth traits: v1, or v3 in keystone mode; fresh
+    container unless given)."""
     made: list[SwiftContentsManager] = []
 
     def factory(**traits: Any) -> SwiftContentsManager:
         traits.setdefault("container", f"sc-{uuid.uuid4().hex[:10]}")
         traits.setdefault("storlets", "off")
-        if "storage_url" not in traits:
+        if "storage_url" not in traits and "ST_AUTH" in swift_env:
             traits.setdefault("auth_version", "1")
             traits.setdefault("auth_url", swift_env["ST_AUTH"])
             traits.setdefault("user", swift_env["ST_USER"])
             traits.setdefault("key", swift_env["ST_KEY"])
+        elif "storage_url" not in traits:  # make test-keystone: keystone v3 traits
+            traits.setdefault("auth_version", "3")
+            traits.setdefault("auth_url", swift_env["OS_AUTH_URL"])
+            traits.setdefault("user", swift_env["OS_USERNAME"])
+            traits.setdefault("key", swift_env["OS_PASSWORD"])
+            traits.setdefault("project_name", swift_env["OS_PROJECT_NAME"])
+            traits.setdefault("user_domain_name", swift_env["OS_USER_DOMAIN_NAME"])
+            traits.setdefault("project_domain_name", swift_env["OS_PROJECT_DOMAIN_NAME"])
         cm = SwiftContentsManager(**traits)
         made.append(cm)
         return cm
