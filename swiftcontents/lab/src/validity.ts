@@ -6,6 +6,8 @@
  * JupyterLab's document context keeps only the standard fields of a contents
  * model, so the verdict is read from the save answer when the contents service
  * reports it, else from the model without content (one HEAD on the server).
+ * A notebook written outside Jupyter carries no verdict: the validation
+ * storlet's report (GET /api/swiftcontents/validate/<path>) gives it then.
  */
 import { Notification } from '@jupyterlab/apputils';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
@@ -14,8 +16,15 @@ import { Contents, ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { fetchNotebookModel, validationReportUrl } from './api';
-import { IVerdict, STATUS_TEXT, invalidMessage, verdictOf } from './verdict';
+import { fetchNotebookModel, fetchValidation, validationReportUrl } from './api';
+import {
+  IVerdict,
+  STATUS_TEXT,
+  hasStamp,
+  invalidMessage,
+  verdictOf,
+  verdictOfReport
+} from './verdict';
 import { field, text } from './values';
 
 type Reason = 'open' | 'save' | 'change';
@@ -108,10 +117,21 @@ export class ValidityTracker {
     if (context.isDisposed || this._requests.get(context) !== request) {
       return;
     }
-    const verdict: IVerdict =
+    let verdict: IVerdict =
       model === null
         ? { state: 'unknown', firstError: '', title: 'Cannot read the validation from the server' }
         : verdictOf(model);
+    if (model !== null && !hasStamp(model)) {
+      // Written outside Jupyter (no stamp from a save): ask the validation storlet.
+      try {
+        verdict = verdictOfReport(await fetchValidation(this._settings, path));
+      } catch (error) {
+        console.warn(`swift-notebooks: cannot validate ${path}:`, error);
+      }
+      if (context.isDisposed || this._requests.get(context) !== request) {
+        return;
+      }
+    }
     this._verdicts.set(context, verdict);
     this._changed.emit(context);
     if (verdict.state === 'false' && reason !== 'change') {
