@@ -62,15 +62,17 @@ export class ValidityTracker {
       return; // a second view of the same file
     }
     this._watched.add(context);
-    void context.ready.then(() => this._update(context, 'open'));
+    void context.ready.then(() => {
+      void this._update(context, 'open');
+      // After the load: a revert or a reload from disk; a rename.
+      context.fileChanged.connect(() => this._schedule(context));
+      context.pathChanged.connect(() => this._schedule(context));
+    });
     context.saveState.connect((_, state) => {
       if (state === 'completed') {
         void this._update(context, 'save');
       }
     });
-    // A revert or a reload from disk; a rename.
-    context.fileChanged.connect(() => this._schedule(context));
-    context.pathChanged.connect(() => this._schedule(context));
     context.disposed.connect(() => {
       this._verdicts.delete(context);
       this._saved.delete(context.localPath);
@@ -101,6 +103,10 @@ export class ValidityTracker {
     const path = context.localPath;
     const request = (this._requests.get(context) ?? 0) + 1;
     this._requests.set(context, request);
+    if (reason !== 'change') {
+      // Whichever request finishes last reports it: a later one must not swallow it.
+      this._notifyPending.add(context);
+    }
     let model: unknown;
     const saved = this._saved.get(path);
     if (reason === 'save' && saved && Date.now() - saved.at < SAVE_ANSWER_MS) {
@@ -134,7 +140,7 @@ export class ValidityTracker {
     }
     this._verdicts.set(context, verdict);
     this._changed.emit(context);
-    if (verdict.state === 'false' && reason !== 'change') {
+    if (this._notifyPending.delete(context) && verdict.state === 'false') {
       this._notify(path, verdict);
     }
   }
@@ -157,6 +163,7 @@ export class ValidityTracker {
   private _verdicts = new WeakMap<DocumentRegistry.IContext<any>, IVerdict>();
   private _requests = new WeakMap<DocumentRegistry.IContext<any>, number>();
   private _timers = new WeakMap<DocumentRegistry.IContext<any>, number>();
+  private _notifyPending = new WeakSet<DocumentRegistry.IContext<any>>();
   private _saved = new Map<string, { model: unknown; at: number }>();
   private _changed = new Signal<this, DocumentRegistry.IContext<any>>(this);
 }
