@@ -14,11 +14,10 @@ import nbformat
 import pytest
 
 from tests.browser import ui
+from tests.browser.notebooks import notebook, stream_text, text
 
 pytestmark = pytest.mark.integration
 
-PYTHON3 = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                          "language": "python"}}
 # JupyterLab's Modified column (Intl.RelativeTimeFormat, narrow, en-US) for
 # something changed during the test; its title is the date (en-US, short).
 RECENT = re.compile(r"^(now|\d+s ago|\d+m ago)$")
@@ -26,26 +25,10 @@ TITLE_FORMAT = "%m/%d/%y, %I:%M %p"
 CLOCK_SLACK = dt.timedelta(minutes=2)  # the title has minutes; the clocks are this machine's
 
 
-def notebook(*cells) -> dict:
-    nb = nbformat.v4.new_notebook(metadata=PYTHON3)
-    nb.cells = list(cells)
-    return nb
-
-
 def stored_notebook(conn, container: str, path: str) -> dict:
     """The notebook as Swift holds it (past the Jupyter server)."""
     _, body = conn.get_object(container, path)
     return json.loads(body)
-
-
-def text(value: str | list[str]) -> str:
-    """A multiline field: the REST model has a string, the stored JSON may have lines."""
-    return value if isinstance(value, str) else "".join(value)
-
-
-def stream_text(cell: dict) -> str:
-    return "".join(text(o.get("text", "")) for o in cell.get("outputs", [])
-                   if o.get("output_type") == "stream")
 
 
 def test_open_edit_run_and_save_a_notebook(page, lab, workdir, conn, screenshot):
