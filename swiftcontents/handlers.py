@@ -5,6 +5,11 @@
   the next page, null on the last)
 - ``GET /api/swiftcontents/diff/<path>?checkpoint=<id>&format=nbdime|text|html``
 - ``GET /api/swiftcontents/validate/<path>[?format=html]``: nbformat validation report
+- ``GET /swiftcontents/static/pages.css``: the pages' stylesheet (public, as Jupyter's
+  own ``/static/`` files: it holds nothing of anyone's, and a page under its
+  ``sandbox`` policy has an opaque origin, so the browser sends no cookie with it)
+
+HTML pages take ``?theme=light|dark`` (default: the browser's preference).
 
 Authenticated and authorized like the contents API (resource ``contents``). Their
 work runs on the manager's own small pool (``heavy_pool_size``): contents calls
@@ -12,7 +17,7 @@ never wait behind them.
 Each answer says which path computed it (``computed_by``: storlet or server;
 for text/HTML bodies the ``X-Swiftcontents-Computed-By`` header). HTML pages
 escape every notebook-derived string (``pages``) and carry a policy that
-allows inline styles and nothing else (no scripts, no loads).
+allows this server's stylesheets and nothing else (no inline style, no scripts).
 """
 from __future__ import annotations
 
@@ -20,11 +25,12 @@ import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.handlers import APIHandler, FileFindHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from . import pages
+from .errors import SwiftContentsError
 from .manager import SwiftContentsManager
 
 AUTH_RESOURCE = "contents"
@@ -47,6 +53,12 @@ class SwiftContentsHandler(APIHandler):
 
     def wants_html(self) -> bool:
         return self.get_query_argument("format", "json") == "html"
+
+    def page_style(self) -> pages.PageStyle:
+        try:
+            return pages.page_style(self.base_url, self.get_query_argument("theme", ""))
+        except SwiftContentsError as exc:
+            raise web.HTTPError(exc.status, exc.message) from None
 
     def finish_json(self, payload: dict[str, Any]) -> None:
         self.set_header("Content-Type", "application/json")
@@ -71,7 +83,8 @@ class ListingHandler(SwiftContentsHandler):
         result = await self.cm.notebook_listing(path, self.get_query_argument("limit", None),
                                                 self.get_query_argument("marker", ""))
         if self.wants_html():
-            self.finish_text("text/html", pages.listing_page(result), result["computed_by"])
+            self.finish_text("text/html", pages.listing_page(result, self.page_style()),
+                             result["computed_by"])
         else:
             self.finish_json(result)
 
@@ -81,12 +94,15 @@ class DiffHandler(SwiftContentsHandler):
     @authorized
     async def get(self, path: str = "") -> None:
         fmt = self.get_query_argument("format", "nbdime")
+        style = self.page_style() if fmt == "html" else None
         result = await self.cm.checkpoint_diff(
             path, self.get_query_argument("checkpoint", ""), fmt)
         if fmt == "nbdime":
             self.finish_json({"path": result["path"], "checkpoint": result["checkpoint"],
                               "diff": result["body"], "computed_by": result["computed_by"],
                               "fallback_reason": result.get("fallback_reason")})
+        elif style is not None:
+            self.finish_text("text/html", pages.diff_page(result, style), result["computed_by"])
         else:
             self.finish_text(TEXT_TYPES[fmt], result["body"], result["computed_by"])
 
@@ -97,16 +113,28 @@ class ValidateHandler(SwiftContentsHandler):
     async def get(self, path: str = "") -> None:
         report = await self.cm.validation_report(path)
         if self.wants_html():
-            self.finish_text("text/html", pages.validation_page(report), report["computed_by"])
+            self.finish_text("text/html", pages.validation_page(report, self.page_style()),
+                             report["computed_by"])
         else:
             self.finish_json(report)
 
 
-def handlers(base_url: str) -> list[tuple[str, type]]:
+class StylesheetHandler(FileFindHandler):
+    """The one file under ``static/``, served like Jupyter's own static files
+    (unauthenticated: see the module's docstring)."""
+
+    # FileFindHandler caches found files by name on the class: a cache of our own, so
+    # another handler's "pages.css" is never served here (nor ours there).
+    _static_paths: dict[str, str] = {}
+
+
+def handlers(base_url: str) -> list[tuple[str, type] | tuple[str, type, dict[str, Any]]]:
+    stylesheet = url_path_join(base_url, pages.STYLESHEET_ROUTE)
     return [
         (url_path_join(base_url, "api/swiftcontents/listing") + PATH, ListingHandler),
         (url_path_join(base_url, "api/swiftcontents/diff") + PATH, DiffHandler),
         (url_path_join(base_url, "api/swiftcontents/validate") + PATH, ValidateHandler),
+        (stylesheet + r"(pages\.css)", StylesheetHandler, {"path": pages.STATIC_DIR}),
     ]
 
 

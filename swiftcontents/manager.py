@@ -3,8 +3,8 @@
 Models only: single Swift requests live in ``store.py`` and multi-step ones in
 ``operations.py`` (both run in a bounded thread pool, never on the event loop),
 path rules in ``paths.py``, storlet calls in ``storlets.py``. Besides jupyter_server's
-API, the public ``notebook_listing``, ``checkpoint_diff`` and ``validation_report``
-serve the REST handlers. Errors leave as ``web.HTTPError`` through ``swift_errors``.
+API, the public ``notebook_listing``, ``checkpoint_diff`` (and ``checkpoint_bytes``, its
+base) and ``validation_report`` serve the REST handlers. Errors leave as ``web.HTTPError`` through ``swift_errors``.
 """
 from __future__ import annotations
 
@@ -678,6 +678,14 @@ class SwiftContentsManager(AsyncContentsManager):
         result.update(path=path, checkpoint=checkpoint_id)
         return result
 
+    async def checkpoint_bytes(self, path: str, checkpoint_id: str) -> bytes:
+        """The stored bytes of checkpoint ``checkpoint_id`` of ``path`` (413 past the
+        diffs' own input ceiling): the base a client renders a diff on."""
+        path = self._visible(path)
+        name = self.checkpoints.object_name(path, checkpoint_id)
+        return await self.run_heavy(self.store.read_capped, name, self.nb_storlets.max_bytes,
+                                    aux=True)
+
     async def validation_report(self, path: str) -> dict[str, Any]:
         """nbformat's verdict on the file at ``path``, with every error found."""
         path = await self._existing_file(self._visible(path))
@@ -702,7 +710,7 @@ class SwiftContentsManager(AsyncContentsManager):
         ids = [c["id"] for c in await self.list_checkpoints(path)]
         if not checkpoint_id:
             if not ids:
-                raise web.HTTPError(404, f"{path} has no checkpoint to compare with")
+                raise web.HTTPError(404, f"No checkpoint of {path}; save first")
             return ids[-1]
         if checkpoint_id not in ids:
             raise web.HTTPError(404, f"No checkpoint {checkpoint_id!r} for {path}")

@@ -123,3 +123,11 @@ LISTING_TAGS = ("html", "head", "meta", "title", "style", "body", "p",
 VALIDATION_TAGS = ("html", "head", "meta", "title", "style", "body", "h1", "p", "ul", "li",
                    "table", "tr", "th", "td")
 PAGE_ATTRS = ("charset", "class")
+# The server's pages (swiftcontents.pages): the storlets' markup, their inline
+# <style> replaced by a <link> to the extension's stylesheet, a theme on <html>.
+SERVED_ATTRS = PAGE_ATTRS + ("rel", "href", "data-theme")
+
+
+def served(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """A storlet's tags as the server serves its page: no <style>, one <link>."""
+    return tuple(t for t in tags if t != "style") + ("link",)

@@ -17,8 +17,9 @@ import nbformat
 import pytest
 
 from tests.conftest import free_port
-from tests.markup import (DIFF_TAGS, HOSTILE_NAME, LISTING_TAGS, PAGE_ATTRS, VALIDATION_TAGS,
-                          assert_safe_html, assert_shows, hostile_bytes, hostile_version_bytes)
+from tests.markup import (DIFF_TAGS, HOSTILE_NAME, LISTING_TAGS, SERVED_ATTRS, VALIDATION_TAGS,
+                          assert_safe_html, assert_shows, hostile_bytes, hostile_version_bytes,
+                          served)
 from tests.names import QUOTED_NAMES
 
 pytestmark = pytest.mark.integration
@@ -29,9 +30,11 @@ class Server:
     def __init__(self, url: str, token: str, container: str) -> None:
         self.url, self.token, self.container = url, token, container
 
-    def request(self, method: str, path: str, body: object = None, token: bool = True):
+    def request(self, method: str, path: str, body: object = None, token: bool = True,
+                headers: dict[str, str] | None = None):
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + quote(path, safe="/?=&%"), data=data, method=method)
+        req = urllib.request.Request(self.url + quote(path, safe="/?=&%"), data=data, method=method,
+                                     headers=headers or {})
         if token:
             req.add_header("Authorization", f"token {self.token}")
         try:
@@ -164,15 +167,22 @@ def test_validate_endpoint(server):
     assert status == 400 and b"control characters" in body
 
 
-def assert_generated_page(headers: dict[str, str]) -> None:
-    """What every generated HTML page carries: type, no sniffing, styles only."""
+STYLESHEET = "/swiftcontents/static/pages.css"
+
+
+def assert_generated_page(headers: dict[str, str], body: bytes = b"") -> None:
+    """What every generated HTML page carries: type, no sniffing, this server's
+    stylesheet only (no inline style, no script), linked from the page."""
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Swiftcontents-Computed-By"] == "storlet"
     csp = [d.strip() for d in headers["Content-Security-Policy"].split(";")]
     assert "frame-ancestors 'self'" in csp  # Jupyter's own policy is kept
-    assert {"default-src 'none'", "style-src 'unsafe-inline'", "sandbox"} <= set(csp)
-    assert not any(d.startswith("script-src") for d in csp)
+    assert {"default-src 'none'", "style-src 'self'", "sandbox"} <= set(csp)
+    assert not any(d.startswith("script-src") or "unsafe-inline" in d for d in csp)
+    if body:
+        assert body.count(f'<link rel="stylesheet" href="{STYLESHEET}">'.encode()) == 1
+        assert b"<style" not in body
 
 
 def test_html_pages_of_a_hostile_notebook(server, s2aio):
@@ -194,8 +204,8 @@ def test_html_pages_of_a_hostile_notebook(server, s2aio):
     for url, tags in pages.items():
         status, headers, body = server.request("GET", url)
         assert status == 200, (url, body[:500])
-        assert_generated_page(headers)
-        texts.append(assert_safe_html(body.decode("utf-8"), tags, PAGE_ATTRS))
+        assert_generated_page(headers, body)
+        texts.append(assert_safe_html(body.decode("utf-8"), served(tags), SERVED_ATTRS))
     diff, listing, validation = texts
     assert_shows(diff, "cell_type", "source_a", "source_b", "top_level_key")
     assert_shows(listing, "title", "kernel_name", "language_info", "nbformat")
@@ -253,3 +263,28 @@ def test_a_malformed_notebook_model_is_a_400_naming_cell_and_field(server):
     after = server.json("GET", "/api/contents/badmodel.ipynb")
     assert after["content"] == before["content"]  # the stored version is untouched
     assert after["last_modified"] == before["last_modified"]
+
+
+def test_pages_are_styled_by_the_served_stylesheet(server):
+    """Each page links the stylesheet, under a policy that allows it and nothing inline;
+    the stylesheet is CSS, served with or without a token (it is public, as Jupyter's
+    /static files: a sandboxed page's requests carry no cookie)."""
+    put_notebook(server, "styled.ipynb", ["# Styled"])
+    for url in ("/api/swiftcontents/listing/?format=html",
+                "/api/swiftcontents/validate/styled.ipynb?format=html",
+                "/api/swiftcontents/diff/styled.ipynb?format=html"):
+        status, headers, body = server.request("GET", url)
+        assert status == 200, (url, body[:300])
+        assert_generated_page(headers, body)
+        assert body.startswith(b"<!DOCTYPE html><html><head>")  # no theme: the browser's
+        status, _, body = server.request("GET", url + "&theme=dark")
+        assert status == 200 and body.startswith(b'<!DOCTYPE html><html data-theme="dark">')
+        status, _, body = server.request("GET", url + "&theme=%3Cscript%3E")
+        assert status == 400 and b"theme must be one of light, dark" in body
+    for token in (True, False):
+        status, headers, css = server.request("GET", STYLESHEET, token=token)
+        assert status == 200 and headers["Content-Type"] == "text/css", (status, headers)
+        assert b"prefers-color-scheme: dark" in css and b"td.add" in css
+    assert server.request("GET", "/swiftcontents/static/other.css")[0] == 404
+    assert server.request("GET", "/swiftcontents/static/..%2F__init__.py")[0] == 404
+    assert server.request("HEAD", STYLESHEET, token=False)[0] == 200
