@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote
@@ -156,7 +156,7 @@ class Rest:
 @dataclass
 class Lab:
     url: str
-    token: str
+    token: str = field(repr=False)  # pytest prints reprs in assertion failures
     container: str
     home: Path
     log: Path

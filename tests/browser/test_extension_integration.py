@@ -149,18 +149,22 @@ def diff_view_shows(page, added: str, removed: str) -> None:
 
 
 def assert_from_storlet(answer: dict, base_cells: list[str]) -> None:
+    """The diff API's answer: the storlet's, from that base, one cell removed and one added."""
     assert answer.get("computed_by") == "storlet", {k: answer.get(k) for k in (
         "computed_by", "fallback_reason")}
-    assert answer["diff"], "an empty diff"
     assert [text(c["source"]) for c in answer["base"]["cells"]] == base_cells
+    cells = [e for e in answer["diff"] if e.get("key") == "cells"]
+    assert cells, answer["diff"]
+    assert {e["op"] for e in cells[0]["diff"]} >= {"addrange", "removerange"}, cells
 
 
 def test_checkpoint_diff_renders_from_the_storlet(page, lab, workdir, screenshot):
     path = f"{workdir}/history.ipynb"
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
     kept = ["# History", "keep = 1"]
-    before = notebook(md(kept[0]), code(kept[1]), code("removed_cell = 'old'"))
-    after = notebook(md(kept[0]), code(kept[1]), md("## Added section, new text"))
+    same = [md(kept[0]), code(kept[1])]  # the same cells (ids too) in both versions
+    before = notebook(*same, code("removed_cell = 'old'"))
+    after = notebook(*same, md("## Added section, new text"))
     lab.rest.put_notebook(path, before)  # the first save makes the first checkpoint
     lab.rest.put_notebook(path, after)  # saved without a checkpoint (as autosave does)
     oldest = [c["id"] for c in lab.rest.checkpoints(path)]
