@@ -18,7 +18,7 @@ EXTRA_ARGS = (
     "--disable-client-side-phishing-detection",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
 )
-VIEWPORT = {"width": 1400, "height": 900}
+VIEWPORT = {"width": 1600, "height": 900}
 TIMEZONE = "UTC"  # JupyterLab's relative times are compared with the machine's clock
 LOCALE = "en-US"
 LAUNCH_TIMEOUT_MS = 120_000

@@ -47,8 +47,10 @@ def first_error(lab, path: str) -> str:
 
 
 def open_panel(page) -> None:
+    """Open the panel from its tab in the left bar, wide enough to show every column."""
     page.locator(PANEL_TAB).click()
     page.locator(TABLE).wait_for()
+    ui.widen_left_area(page, 560)
 
 
 def column(page, name: str) -> list[str]:
@@ -110,7 +112,9 @@ def test_panel_lists_notebooks_with_validity_from_the_storlet(page, lab, workdir
 
     alpha.click()
     page.locator(ui.CURRENT_TAB, has_text="alpha.ipynb").wait_for()
+    page.locator(f"{ui.MAIN_NOTEBOOK} .jp-RenderedMarkdown", has_text="Alpha").wait_for()
     page.locator(f"{ui.MAIN_NOTEBOOK} .jp-Cell", has_text="a = 1").wait_for()
+    page.locator(f'{STATUS}[data-valid="true"]').wait_for()  # saved through the API: stamped
     screenshot("opened")
 
 

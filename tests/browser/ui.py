@@ -102,3 +102,15 @@ def modified_cells(page) -> list[tuple[str, str, str]]:
         out.append((row.locator(".jp-DirListing-itemText").inner_text(),
                     modified.inner_text(), modified.get_attribute("title") or ""))
     return out
+
+
+def widen_left_area(page, by_px: int) -> None:
+    """Drag the handle between the left side panel and the main area, as a user
+    does to see every column of a wide panel."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:not(.lm-mod-hidden)").first
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + by_px, y, steps=5)
+    page.mouse.up()
