@@ -15,11 +15,11 @@ RUN_EXTRAS := dev,s2aio
 TEST_EXTRAS := dev,s2aio,bench,browser
 comma := ,
 
-.PHONY: run test install system-deps test-system-deps unit bench stop clean
+.PHONY: run test install system-deps test-system-deps labextension unit bench stop clean
 
 # An empty PORT= or LAB_PORT= means the default. A second `make run` prints the
 # URL of the JupyterLab that still runs for this data dir instead of a new one.
-run: system-deps $(VENV)/.installed-$(RUN_EXTRAS)
+run: system-deps $(VENV)/.installed-$(RUN_EXTRAS) labextension
 	$(VENV)/bin/swift-notebooks $(if $(PORT),--port $(PORT)) $(if $(LAB_PORT),--lab-port $(LAB_PORT))
 
 test: install
@@ -28,7 +28,7 @@ test: install
 unit: install
 	$(PY) -m pytest -q -m "not integration" tests
 
-install: system-deps test-system-deps $(VENV)/.installed-$(TEST_EXTRAS)
+install: system-deps test-system-deps $(VENV)/.installed-$(TEST_EXTRAS) labextension
 
 # memcached (tempauth's cache), bubblewrap (the storlets sandbox), python3 +
 # python3-seccomp (Debian's interpreter runs storlets inside the sandbox and
@@ -79,6 +79,49 @@ $(VENV)/.installed-%: pyproject.toml setup.py
 	$(PY) -c "import os, shutil, sys; d = os.path.join(sys.prefix, 'etc', 'jupyter', 'jupyter_server_config.d'); os.makedirs(d, exist_ok=True); shutil.copy('swiftcontents/etc/swiftcontents.json', d)" && \
 	touch $@
 
+# The JupyterLab extension (swiftcontents/lab, TypeScript), prebuilt the way
+# JupyterLab's extension guide does (@jupyterlab/builder, a federated
+# extension) into swiftcontents/labextension, then placed in the venv where
+# `jupyter labextension list` finds it (as a wheel install would). Rebuilt only
+# when its sources changed; `npm ci` only when its lock file changed. Needs
+# node >= 18 (Debian 12's nodejs, installed with npm when missing). The
+# builder's own script is called with this venv's JupyterLab as the core: the
+# `jupyter labextension build` wrapper insists on node >= 20.19 and downloads
+# the core metadata from the network.
+LAB_DIR := swiftcontents/lab
+LAB_OUT := swiftcontents/labextension
+LAB_NAME := swift-notebooks-jupyterlab
+LAB_INSTALLED := $(VENV)/share/jupyter/labextensions/$(LAB_NAME)
+LAB_SOURCES := $(addprefix $(LAB_DIR)/,package.json package-lock.json tsconfig.json install.json) \
+	$(wildcard $(LAB_DIR)/src/*.ts $(LAB_DIR)/style/*.css $(LAB_DIR)/style/*.js)
+
+labextension: $(VENV)/.labextension
+
+$(LAB_DIR)/node_modules/.ci-done: $(LAB_DIR)/package-lock.json
+	@missing=""; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing (the JupyterLab extension's build)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	node -e 'process.exit(parseInt(process.versions.node, 10) < 18 ? 1 : 0)' || { \
+	  echo "node $$(node --version) is too old for the JupyterLab extension's build: 18 or newer needed"; exit 1; }; \
+	echo "labextension: npm ci (node $$(node --version))"; \
+	cd $(LAB_DIR) && npm ci --no-audit --no-fund --loglevel=error --no-progress >/dev/null && touch node_modules/.ci-done
+
+$(VENV)/.labextension: $(LAB_SOURCES) $(LAB_DIR)/node_modules/.ci-done
+	@start=$$(date +%s); log=$(VENV)/labextension-build.log; \
+	core=$$($(PY) -c 'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging"))') && \
+	rm -rf $(LAB_OUT) && \
+	( cd $(LAB_DIR) && node_modules/.bin/tsc && \
+	  node node_modules/@jupyterlab/builder/lib/build-labextension.js --core-path "$$core" . ) >$$log 2>&1 || { \
+	  tail -n 40 $$log; echo "labextension: build failed (whole log: $$log)"; exit 1; }; \
+	rm -rf $(LAB_INSTALLED) && mkdir -p $(dir $(LAB_INSTALLED)) && \
+	cp -R $(LAB_OUT) $(LAB_INSTALLED) && cp $(LAB_DIR)/install.json $(LAB_INSTALLED)/ && \
+	touch $@ && echo "labextension: built and installed in $(LAB_INSTALLED) ($$(( $$(date +%s) - start )) s)"
+
 bench: install
 	$(PY) bench/s2aio_start.py
 	$(PY) bench/engine_overhead.py
@@ -93,4 +136,4 @@ stop:
 	$(PY) -m s2aio stop
 
 clean:
-	rm -rf build *.egg-info .pytest_cache
+	rm -rf build *.egg-info .pytest_cache $(LAB_OUT) $(LAB_DIR)/lib $(LAB_DIR)/tsconfig.tsbuildinfo
