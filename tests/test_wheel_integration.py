@@ -124,6 +124,8 @@ def test_server_extension_enabled_by_the_wheel(probe, client_venv):
     venv, _ = client_venv
     assert probe["extension"] == {"enabled": True, "valid": True}
     assert (venv / "etc" / "jupyter" / "jupyter_server_config.d" / "swiftcontents.json").is_file()
+    # the HTML pages' stylesheet, which the extension serves from the package
+    assert (Path(probe["files"]["swiftcontents"]).parent / "static" / "pages.css").is_file()
 
 
 def test_main_job_entry_point_installed_and_asks_for_the_server_extra(client_venv):

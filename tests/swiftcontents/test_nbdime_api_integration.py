@@ -230,3 +230,22 @@ async def test_the_server_fallback_answers_the_same_and_says_why(make_cm, deploy
     assert by_server["base"] == by_storlet["base"] == nbdime_api.base_notebook(base_bytes)
     assert by_server["diff"] == by_storlet["diff"]
     assert by_server["checkpoint"] == by_storlet["checkpoint"]
+
+
+def test_an_unstamped_notebook_gets_its_verdict_on_open(server, s2aio):
+    """Written by another client (no stamp in Swift): checked as it is opened."""
+    content = json.loads(nbformat.writes(V4.new_notebook(cells=[V4.new_markdown_cell("x")])))
+    del content["cells"][0]["source"]
+    conn = s2aio.connection("test")
+    try:
+        conn.put_object(server.container, "foreign.ipynb", json.dumps(content).encode())
+        assert not any(k.startswith("x-object-meta-nb-") for k in
+                       conn.head_object(server.container, "foreign.ipynb"))
+    finally:
+        conn.close()
+    verdict = server.json("GET", "/api/contents/foreign.ipynb")["swift_validation"]
+    assert verdict["valid"] is False and verdict["validated_by"] == "server", verdict
+    assert "source" in verdict["first_error"]
+    report = server.json("GET", "/api/swiftcontents/validate/foreign.ipynb")
+    assert (verdict["error_count"], verdict["truncated"]) == (report["error_count"],
+                                                             report["truncated"])
