@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 CLIENT_PACKAGES = ("swiftcontents", "ipython_ext", "deploy", "swiftproto", "storlets_apps")
 SERVER_DISTRIBUTIONS = ("swift", "pyeclib")
 NOT_COPIED = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-              "bench", "tests")
+              "bench", "tests", "node_modules")
 PIP_TIMEOUT_S = 600
 
 # Runs inside the fresh venv; prints one JSON report.

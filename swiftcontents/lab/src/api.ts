@@ -69,6 +69,14 @@ export function fetchNotebookModel(
   return requestJson(settings, apiUrl(settings, 'api/contents', path) + query);
 }
 
+/** The validation storlet's report on the file at `path` (every error found). */
+export function fetchValidation(
+  settings: ServerConnection.ISettings,
+  path: string
+): Promise<unknown> {
+  return requestJson(settings, apiUrl(settings, 'api/swiftcontents/validate', path));
+}
+
 /** The notebook's checkpoints, oldest first (as jupyter_server lists them). */
 export function fetchCheckpoints(
   settings: ServerConnection.ISettings,

@@ -219,12 +219,42 @@ export class CheckpointDiffView extends Panel {
 
   /** nbdime's extension styles hide unchanged cells under this class. */
   private _applyHide(): void {
+    markHiddenRuns(this._scroller.node);
     this._scroller.toggleClass('jp-mod-hideUnchanged', this._hide.checked);
-    const hidden = this._scroller.node.querySelectorAll('.jp-Cell-diff.jp-Diff-unchanged').length;
-    this._hide.parentElement!.title = hidden ? `${hidden} unchanged cell(s)` : '';
   }
 
   private _hide: HTMLInputElement;
   private _origin: HTMLElement;
   private _scroller: Panel;
+}
+
+/**
+ * Say where unchanged cells are hidden, with the attributes nbdime's extension
+ * stylesheet turns into "N unchanged cell(s) hidden" bars: on the first shown
+ * cell after a hidden run, on the last shown cell before a trailing run, on the
+ * diff itself when every cell is unchanged. An added or removed cell sits in a
+ * chunk (an add/remove pair): the bar goes on the chunk.
+ */
+export function markHiddenRuns(root: HTMLElement): void {
+  const cells = Array.from(root.querySelectorAll<HTMLElement>('.jp-Cell-diff'));
+  const holder = (cell: HTMLElement): HTMLElement =>
+    (cell.closest('.jp-Diff-addremchunk') as HTMLElement | null) ?? cell;
+  let run = 0;
+  let lastShown: HTMLElement | null = null;
+  for (const cell of cells) {
+    if (cell.classList.contains('jp-Diff-unchanged')) {
+      run += 1;
+      continue;
+    }
+    if (run > 0) {
+      holder(cell).setAttribute('data-nbdime-NCellsHiddenBefore', String(run));
+    }
+    run = 0;
+    lastShown = cell;
+  }
+  if (run > 0 && lastShown) {
+    holder(lastShown).setAttribute('data-nbdime-NCellsHiddenAfter', String(run));
+  } else if (run > 0) {
+    (root.querySelector('.jp-Notebook-diff') ?? root).setAttribute('data-nbdime-AllCellsHidden', String(run));
+  }
 }

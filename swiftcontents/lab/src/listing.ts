@@ -2,7 +2,7 @@
  * The listing storlet's answer (GET /api/swiftcontents/listing/<dir>) as
  * typed rows, the panel's columns and their sort order. Pure functions.
  */
-import { ValidState } from './verdict';
+import { ValidState, plainError } from './verdict';
 import { count, field, humanBytes, isRecord, text } from './values';
 
 export type ColumnId =
@@ -49,7 +49,7 @@ export interface IRow {
   images: number | null;
   nbformat: string;
   valid: ValidState;
-  /** The first error, or why validity is unknown ('' when valid). */
+  /** The first error, or why validity is unknown ('' when valid or not known). */
   problem: string;
 }
 
@@ -121,7 +121,7 @@ export function parseRow(dir: string, raw: unknown): IRow | null {
     row.valid = 'true';
   } else if (raw.valid === false) {
     row.valid = 'false';
-    row.problem = text(raw.first_error) || 'not valid against the nbformat schema';
+    row.problem = plainError(text(raw.first_error)); // '' if the listing has none
   } else {
     row.problem = 'not checked';
   }
@@ -215,4 +215,12 @@ export function cellText(row: IRow, column: ColumnId): string {
     default:
       return row[column];
   }
+}
+
+/** The badge's hover text. */
+export function badgeTitle(row: IRow): string {
+  if (row.valid === 'true') {
+    return 'Valid against the nbformat schema';
+  }
+  return row.problem || (row.valid === 'false' ? 'Not valid against the nbformat schema' : 'Not checked');
 }

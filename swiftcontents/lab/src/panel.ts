@@ -11,12 +11,14 @@ import { LabIcon, caretLeftIcon, caretRightIcon, refreshIcon } from '@jupyterlab
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { ApiError, fetchListing } from './api';
+import { ApiError, fetchListing, fetchValidation } from './api';
+import { reportFirstError } from './verdict';
 import {
   COLUMNS,
   ColumnId,
   IListing,
   IRow,
+  badgeTitle,
   cellText,
   originText,
   parseListing,
@@ -24,6 +26,8 @@ import {
 } from './listing';
 
 export const PANEL_ID = 'swift-notebooks-panel';
+/** At most this many validation reports per page, for invalid rows the listing gave no error for. */
+const MAX_REPORTS = 20;
 const CLASS = 'jp-SwiftNotebooks';
 
 export interface IPanelOptions {
@@ -179,6 +183,10 @@ export class SwiftNotebooksPanel extends Widget {
       if (request !== this._request) {
         return; // a newer request (another directory or page) owns the panel now
       }
+      await this._fillFirstErrors(listing.rows);
+      if (request !== this._request) {
+        return;
+      }
       this._listing = listing;
       this._showError('');
     } catch (error) {
@@ -208,6 +216,23 @@ export class SwiftNotebooksPanel extends Widget {
   dispose(): void {
     window.clearTimeout(this._debounce);
     super.dispose();
+  }
+
+  /**
+   * The listing says which notebooks are invalid but not why: ask the validation
+   * storlet for the first error of each (a few, side by side) before showing them.
+   */
+  private async _fillFirstErrors(rows: IRow[]): Promise<void> {
+    const missing = rows.filter(row => row.valid === 'false' && !row.problem).slice(0, MAX_REPORTS);
+    await Promise.all(
+      missing.map(async row => {
+        try {
+          row.problem = reportFirstError(await fetchValidation(this._settings, row.path));
+        } catch {
+          // the badge still says invalid; its title stays generic
+        }
+      })
+    );
   }
 
   private async _nextPage(): Promise<void> {
@@ -304,7 +329,7 @@ export class SwiftNotebooksPanel extends Widget {
   private _badge(row: IRow): HTMLElement {
     const badge = element('span', `${CLASS}-badge`, cellText(row, 'valid'));
     badge.dataset.valid = row.valid;
-    badge.title = row.valid === 'true' ? 'Valid against the nbformat schema' : row.problem;
+    badge.title = badgeTitle(row);
     return badge;
   }
 

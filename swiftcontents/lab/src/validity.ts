@@ -6,6 +6,8 @@
  * JupyterLab's document context keeps only the standard fields of a contents
  * model, so the verdict is read from the save answer when the contents service
  * reports it, else from the model without content (one HEAD on the server).
+ * A notebook written outside Jupyter carries no verdict: the validation
+ * storlet's report (GET /api/swiftcontents/validate/<path>) gives it then.
  */
 import { Notification } from '@jupyterlab/apputils';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
@@ -14,8 +16,15 @@ import { Contents, ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { fetchNotebookModel, validationReportUrl } from './api';
-import { IVerdict, STATUS_TEXT, invalidMessage, verdictOf } from './verdict';
+import { fetchNotebookModel, fetchValidation, validationReportUrl } from './api';
+import {
+  IVerdict,
+  STATUS_TEXT,
+  hasStamp,
+  invalidMessage,
+  verdictOf,
+  verdictOfReport
+} from './verdict';
 import { field, text } from './values';
 
 type Reason = 'open' | 'save' | 'change';
@@ -53,15 +62,17 @@ export class ValidityTracker {
       return; // a second view of the same file
     }
     this._watched.add(context);
-    void context.ready.then(() => this._update(context, 'open'));
+    void context.ready.then(() => {
+      void this._update(context, 'open');
+      // After the load: a revert or a reload from disk; a rename.
+      context.fileChanged.connect(() => this._schedule(context));
+      context.pathChanged.connect(() => this._schedule(context));
+    });
     context.saveState.connect((_, state) => {
       if (state === 'completed') {
         void this._update(context, 'save');
       }
     });
-    // A revert or a reload from disk; a rename.
-    context.fileChanged.connect(() => this._schedule(context));
-    context.pathChanged.connect(() => this._schedule(context));
     context.disposed.connect(() => {
       this._verdicts.delete(context);
       this._saved.delete(context.localPath);
@@ -92,6 +103,10 @@ export class ValidityTracker {
     const path = context.localPath;
     const request = (this._requests.get(context) ?? 0) + 1;
     this._requests.set(context, request);
+    if (reason !== 'change') {
+      // Whichever request finishes last reports it: a later one must not swallow it.
+      this._notifyPending.add(context);
+    }
     let model: unknown;
     const saved = this._saved.get(path);
     if (reason === 'save' && saved && Date.now() - saved.at < SAVE_ANSWER_MS) {
@@ -108,13 +123,24 @@ export class ValidityTracker {
     if (context.isDisposed || this._requests.get(context) !== request) {
       return;
     }
-    const verdict: IVerdict =
+    let verdict: IVerdict =
       model === null
         ? { state: 'unknown', firstError: '', title: 'Cannot read the validation from the server' }
         : verdictOf(model);
+    if (model !== null && !hasStamp(model)) {
+      // Written outside Jupyter (no stamp from a save): ask the validation storlet.
+      try {
+        verdict = verdictOfReport(await fetchValidation(this._settings, path));
+      } catch (error) {
+        console.warn(`swift-notebooks: cannot validate ${path}:`, error);
+      }
+      if (context.isDisposed || this._requests.get(context) !== request) {
+        return;
+      }
+    }
     this._verdicts.set(context, verdict);
     this._changed.emit(context);
-    if (verdict.state === 'false' && reason !== 'change') {
+    if (this._notifyPending.delete(context) && verdict.state === 'false') {
       this._notify(path, verdict);
     }
   }
@@ -137,6 +163,7 @@ export class ValidityTracker {
   private _verdicts = new WeakMap<DocumentRegistry.IContext<any>, IVerdict>();
   private _requests = new WeakMap<DocumentRegistry.IContext<any>, number>();
   private _timers = new WeakMap<DocumentRegistry.IContext<any>, number>();
+  private _notifyPending = new WeakSet<DocumentRegistry.IContext<any>>();
   private _saved = new Map<string, { model: unknown; at: number }>();
   private _changed = new Signal<this, DocumentRegistry.IContext<any>>(this);
 }

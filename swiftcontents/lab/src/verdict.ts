@@ -26,6 +26,43 @@ export const STATUS_TEXT: Record<ValidState, string> = {
   unknown: 'Validity unknown'
 };
 
+/** "cells[0]: cells[0] must ..." reads as "cells[0] must ...": the message names its place. */
+export function plainError(error: string): string {
+  const colon = error.indexOf(': ');
+  return colon > 0 && error.startsWith(error.slice(0, colon), colon + 2)
+    ? error.slice(colon + 2)
+    : error;
+}
+
+/** Whether a model carries a verdict at all (objects written outside Jupyter have none). */
+export function hasStamp(model: unknown): boolean {
+  return isRecord(field(model, 'swift_validation'));
+}
+
+/** The first error of a validation report (GET /api/swiftcontents/validate/<path>), or ''. */
+export function reportFirstError(report: unknown): string {
+  const errors = field(report, 'errors');
+  const first: unknown = Array.isArray(errors) ? errors[0] : undefined;
+  const message = text(field(first, 'message'));
+  const where = text(field(first, 'path'), 100);
+  return message ? plainError(where ? `${where}: ${message}` : message) : text(field(report, 'error'));
+}
+
+/** The verdict of a validation report, in the stamp's terms. */
+export function verdictOfReport(report: unknown): IVerdict {
+  const valid = field(report, 'valid');
+  const stamp = {
+    valid: typeof valid === 'boolean' ? valid : null,
+    error_count: field(report, 'error_count'),
+    truncated: field(report, 'truncated'),
+    validated_by: field(report, 'computed_by'),
+    nbformat: [field(report, 'nbformat'), field(report, 'nbformat_minor')].join('.'),
+    first_error: reportFirstError(report),
+    error_detail: text(field(report, 'detail')) || text(field(report, 'error'))
+  };
+  return verdictOf({ swift_validation: stamp });
+}
+
 /** The verdict of a contents model (any JSON; a missing stamp is "unknown"). */
 export function verdictOf(model: unknown): IVerdict {
   const stamp = field(model, 'swift_validation');
@@ -38,7 +75,7 @@ export function verdictOf(model: unknown): IVerdict {
   }
   const by = text(stamp.validated_by, 20) || 'storlet';
   if (stamp.valid === true) {
-    const version = text(stamp.nbformat, 20);
+    const version = /^\d+\.\d+$/.test(text(stamp.nbformat, 20)) ? text(stamp.nbformat, 20) : '';
     return {
       state: 'true',
       firstError: '',
@@ -46,7 +83,8 @@ export function verdictOf(model: unknown): IVerdict {
     };
   }
   if (stamp.valid === false) {
-    const firstError = text(stamp.first_error) || text(stamp.error) || 'not valid against the nbformat schema';
+    const firstError =
+      plainError(text(stamp.first_error)) || text(stamp.error) || 'not valid against the nbformat schema';
     const errors = count(stamp.error_count);
     const more =
       errors !== null && errors > 1
