@@ -32,7 +32,7 @@ def artifacts_dir() -> Path:
 def artifact_name(nodeid: str, label: str) -> str:
     """``test_x[param]`` + label -> a safe file name (``test_x-param-label.png``)."""
     test = nodeid.rsplit("::", 1)[-1]
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{test}-{label}").strip("-") + ".png"
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", f"{test}-{label}").strip("-") + ".png"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -90,8 +90,16 @@ def lab_argv(port: int) -> list[str]:
             f"--port={port}", *(["--allow-root"] if os.geteuid() == 0 else [])]
 
 
+def _private_dirs(path: Path) -> None:
+    """``path`` and its missing parents, each 0700 (``mkdir(parents=True)`` gives
+    the parents the umask's mode)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700)
+
+
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _private_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
@@ -101,7 +109,7 @@ def write_home(home: Path, container: str, token: str) -> Path:
     """Lay out the lab's home; return the token file's path."""
     dirs = lab_dirs(home)
     for path in dirs.values():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_dirs(path)
     config = dirs["JUPYTER_CONFIG_DIR"]
     _write_private(config / "jupyter_server_config.json", json.dumps(server_config(container)))
     _write_private(config / "labconfig" / "page_config.json", json.dumps(page_config()))
