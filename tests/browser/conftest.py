@@ -1,4 +1,7 @@
-"""Fixtures of the browser tests: one JupyterLab on s2aio and one chromium per session.
+"""Fixtures of the browser tests: one JupyterLab on s2aio and one chromium for them all.
+
+Both live for this package's tests only (``scope="package"``): the rest of the
+suite does not carry an idle browser (~500 MB) and lab along.
 
 Each test gets a fresh browser context (logged in, UTC, en-US), a directory of
 its own in the lab's container, and a ``screenshot`` function that saves PNGs
@@ -48,7 +51,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
             f"browser tests: {len(_SAVED)} screenshots in {artifacts_dir()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(s2aio, deployed, tmp_path_factory) -> Iterator[Lab]:
     """JupyterLab on SwiftContentsManager, in a container of its own; after the
     session, its log must not hold the token."""
@@ -69,7 +72,7 @@ def lab(s2aio, deployed, tmp_path_factory) -> Iterator[Lab]:
         pytest.fail(f"the lab's token is in {', '.join(leaked)}", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
@@ -90,7 +93,7 @@ def browser() -> Iterator[object]:
         pw.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def login_state(browser, lab) -> dict:
     """The lab's auth cookies, from its login form (no token in any URL)."""
     context = browser.new_context()
