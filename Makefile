@@ -136,4 +136,4 @@ stop:
 	$(PY) -m s2aio stop
 
 clean:
-	rm -rf build *.egg-info .pytest_cache $(LAB_OUT) $(LAB_DIR)/lib $(LAB_DIR)/tsconfig.tsbuildinfo
+	rm -rf build *.egg-info .pytest_cache $(LAB_OUT) $(LAB_DIR)/lib $(LAB_DIR)/lib-test $(LAB_DIR)/tsconfig.tsbuildinfo

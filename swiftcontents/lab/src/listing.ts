@@ -25,14 +25,15 @@ export interface IColumn {
 
 export const COLUMNS: IColumn[] = [
   { id: 'name', label: 'Name', caption: 'Object name', numeric: false },
+  // Second: visible in the side panel's default width.
+  { id: 'valid', label: 'Valid', caption: 'nbformat validation (hover a badge for the first error)', numeric: false },
   { id: 'title', label: 'Title', caption: 'The first heading of the notebook', numeric: false },
   { id: 'kernel', label: 'Kernel', caption: 'Kernel name (kernelspec)', numeric: false },
   { id: 'language', label: 'Language', caption: 'Language (language_info)', numeric: false },
   { id: 'cells', label: 'Cells', caption: 'Number of cells', numeric: true },
   { id: 'output_size', label: 'Outputs', caption: 'Size of all outputs', numeric: true },
   { id: 'images', label: 'Images', caption: 'Number of image outputs', numeric: true },
-  { id: 'nbformat', label: 'nbformat', caption: 'nbformat version', numeric: false },
-  { id: 'valid', label: 'Valid', caption: 'nbformat validation', numeric: false }
+  { id: 'nbformat', label: 'nbformat', caption: 'nbformat version', numeric: false }
 ];
 
 export interface IRow {

@@ -141,13 +141,24 @@ export class ValidityTracker {
     this._verdicts.set(context, verdict);
     this._changed.emit(context);
     if (this._notifyPending.delete(context) && verdict.state === 'false') {
-      this._notify(path, verdict);
+      this._notify(context, path, verdict);
+    } else if (verdict.state === 'true') {
+      this._dismiss(context); // fixed: the warning no longer holds
     }
   }
 
-  private _notify(path: string, verdict: IVerdict): void {
+  private _dismiss(context: DocumentRegistry.IContext<any>): void {
+    const id = this._notices.get(context);
+    if (id) {
+      Notification.dismiss(id);
+      this._notices.delete(context);
+    }
+  }
+
+  private _notify(context: DocumentRegistry.IContext<any>, path: string, verdict: IVerdict): void {
+    this._dismiss(context); // one warning per notebook: the latest
     const url = validationReportUrl(this._settings, path);
-    Notification.warning(invalidMessage(path, verdict), {
+    const id = Notification.warning(invalidMessage(path, verdict), {
       autoClose: 10000,
       actions: [
         {
@@ -157,6 +168,7 @@ export class ValidityTracker {
         }
       ]
     });
+    this._notices.set(context, id);
   }
 
   private _watched = new WeakSet<DocumentRegistry.IContext<any>>();
@@ -164,6 +176,7 @@ export class ValidityTracker {
   private _requests = new WeakMap<DocumentRegistry.IContext<any>, number>();
   private _timers = new WeakMap<DocumentRegistry.IContext<any>, number>();
   private _notifyPending = new WeakSet<DocumentRegistry.IContext<any>>();
+  private _notices = new WeakMap<DocumentRegistry.IContext<any>, string>();
   private _saved = new Map<string, { model: unknown; at: number }>();
   private _changed = new Signal<this, DocumentRegistry.IContext<any>>(this);
 }
