@@ -142,6 +142,7 @@ def test_status_bar_validity_follows_the_notebook(page, lab, workdir, conn, scre
     valid.wait_for()
     assert valid.inner_text().strip() == "Valid"
     assert lab.rest.contents(path)["swift_validation"]["valid"] is True
+    toast.wait_for(state="detached")  # gone (it closes itself within 10 s): a clear picture
     screenshot("valid")
 
 
