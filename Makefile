@@ -12,12 +12,12 @@ LAB_PORT ?= 8888
 
 # The pip extras each command needs (a plain install is the client parts only).
 RUN_EXTRAS := dev,s2aio
-TEST_EXTRAS := dev,s2aio,bench,podman,hub
+TEST_EXTRAS := dev,s2aio,bench,podman,hub,browser
 comma := ,
 # JupyterHub's proxy (tests/hub), from npm into the venv's own prefix.
 CHP := $(VENV)/bin/configurable-http-proxy
 
-.PHONY: run test test-keystone keystone-venv install system-deps podman-deps test-podman labextension unit bench stop clean
+.PHONY: run test test-keystone keystone-venv install system-deps test-system-deps podman-deps test-podman labextension unit bench stop clean
 
 # An empty PORT= or LAB_PORT= means the default. A second `make run` prints the
 # URL of the JupyterLab that still runs for this data dir instead of a new one.
@@ -41,7 +41,7 @@ keystone-venv: install
 unit: install
 	$(PY) -m pytest -q -m "not integration" tests
 
-install: system-deps $(VENV)/.installed-$(TEST_EXTRAS) $(CHP) labextension
+install: system-deps test-system-deps $(VENV)/.installed-$(TEST_EXTRAS) $(CHP) labextension
 
 # memcached (tempauth's cache), bubblewrap (the storlets sandbox), python3 +
 # python3-seccomp (Debian's interpreter runs storlets inside the sandbox and
@@ -58,6 +58,17 @@ system-deps:
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# Test-only: Debian's chromium, which the browser tests (tests/browser/) drive
+# through Playwright (`make run` does not need it; Playwright's own browser
+# download is not used).
+CHROMIUM ?= /usr/lib/chromium/chromium
+test-system-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing Debian packages: chromium (for the browser tests)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
 # One stamp per extras set (.installed-dev,s2aio ...), re-made only when the
