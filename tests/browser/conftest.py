@@ -51,15 +51,14 @@ def pytest_terminal_summary(terminalreporter) -> None:
             f"browser tests: {len(_SAVED)} screenshots in {artifacts_dir()}")
 
 
-@pytest.fixture(scope="package")
-def lab(s2aio, deployed, tmp_path_factory) -> Iterator[Lab]:
+def _lab(s2aio, tmp_path_factory, collaborative: bool) -> Iterator[Lab]:
     """JupyterLab on SwiftContentsManager, in a container of its own; after the
     session, its log must not hold the token."""
     home = tmp_path_factory.mktemp("jupyter-browser")  # scanned for secrets at session end
     container = f"lab-{uuid.uuid4().hex[:8]}"
     lab, why = None, ""
     try:
-        lab = start_lab(home, free_port(), container, s2aio.env("test"), REPO)
+        lab = start_lab(home, free_port(), container, s2aio.env("test"), REPO, collaborative)
     except LabError as exc:
         why = str(exc)
     if lab is None:
@@ -70,6 +69,18 @@ def lab(s2aio, deployed, tmp_path_factory) -> Iterator[Lab]:
               if p.exists() and lab.token.encode() in p.read_bytes()]
     if leaked:
         pytest.fail(f"the lab's token is in {', '.join(leaked)}", pytrace=False)
+
+
+@pytest.fixture(scope="package")
+def lab(s2aio, deployed, tmp_path_factory) -> Iterator[Lab]:
+    """The single-user JupyterLab (no collaboration)."""
+    yield from _lab(s2aio, tmp_path_factory, collaborative=False)
+
+
+@pytest.fixture(scope="package")
+def collab_lab(s2aio, deployed, tmp_path_factory) -> Iterator[Lab]:
+    """A JupyterLab with jupyter-collaboration on: started only by the tests that ask."""
+    yield from _lab(s2aio, tmp_path_factory, collaborative=True)
 
 
 @pytest.fixture(scope="package")
@@ -93,8 +104,7 @@ def browser() -> Iterator[object]:
         pw.stop()
 
 
-@pytest.fixture(scope="package")
-def login_state(browser, lab) -> dict:
+def _login_state(browser, lab: Lab) -> dict:
     """The lab's auth cookies, from its login form (no token in any URL)."""
     context = browser.new_context()
     try:
@@ -105,9 +115,13 @@ def login_state(browser, lab) -> dict:
         context.close()
 
 
-@pytest.fixture
-def page(browser, login_state, lab, request) -> Iterator[object]:
-    context = browser.new_context(storage_state=login_state, viewport=chromium.VIEWPORT,
+@pytest.fixture(scope="package")
+def login_state(browser, lab) -> dict:
+    return _login_state(browser, lab)
+
+
+def _page(browser, state: dict, lab: Lab, request) -> Iterator[object]:
+    context = browser.new_context(storage_state=state, viewport=chromium.VIEWPORT,
                                   timezone_id=chromium.TIMEZONE, locale=chromium.LOCALE)
     context.set_default_timeout(ui.TIMEOUT_MS)
     page = context.new_page()
@@ -121,6 +135,17 @@ def page(browser, login_state, lab, request) -> Iterator[object]:
         lab.rest.shutdown_kernels()
 
 
+@pytest.fixture
+def page(browser, login_state, lab, request) -> Iterator[object]:
+    yield from _page(browser, login_state, lab, request)
+
+
+@pytest.fixture
+def collab_page(browser, collab_lab, request) -> Iterator[object]:
+    """A page logged in to ``collab_lab``."""
+    yield from _page(browser, _login_state(browser, collab_lab), collab_lab, request)
+
+
 def _save(page, name: str) -> Path:
     target = artifacts_dir()
     target.mkdir(parents=True, exist_ok=True)
@@ -131,9 +156,12 @@ def _save(page, name: str) -> Path:
 
 
 @pytest.fixture
-def screenshot(page, request) -> Callable[[str], Path]:
-    """``screenshot(label)``: the page as ``<test>-<label>.png`` in the artifacts dir."""
-    return lambda label: _save(page, artifact_name(request.node.nodeid, label))
+def screenshot(request) -> Callable[[str], Path]:
+    """``screenshot(label)``: the test's page (``page`` or ``collab_page``) as
+    ``<test>-<label>.png`` in the artifacts dir."""
+    name = "collab_page" if "collab_page" in request.fixturenames else "page"
+    shot = request.getfixturevalue(name)
+    return lambda label: _save(shot, artifact_name(request.node.nodeid, label))
 
 
 @pytest.fixture

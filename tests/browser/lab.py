@@ -31,8 +31,9 @@ START_TIMEOUT_S = 120.0  # 1.5-3 s on a quiet machine; the shared 2 cores are ra
 STOP_TIMEOUT_S = 30.0
 REST_TIMEOUT_S = 120.0
 
-# jupyter-collaboration is in the venv for the benchmarks (`make test`'s extras), not
-# for `make run`: the browser tests see the single-user JupyterLab a user gets.
+# jupyter-collaboration is in the venv for the benchmarks (`make test`'s extras): most
+# browser tests see the single-user JupyterLab; ``collaborative=True`` turns it on
+# (saves then go through the collaboration server, not the contents PUT).
 COLLABORATION_SERVER = ("jupyter_server_ydoc", "jupyter_collaboration")
 COLLABORATION_LAB = ("@jupyter/collaboration-extension", "@jupyter/docprovider-extension")
 # Without these JupyterLab asks about news and update checks in a toast over the UI.
@@ -43,9 +44,10 @@ class LabError(RuntimeError):
     """The lab under test did not start, stop or answer as expected."""
 
 
-def server_config(container: str) -> dict[str, Any]:
-    """``jupyter_server_config.json``: Swift contents, no collaboration, a quiet lab."""
-    extensions = {"swiftcontents": True, **{name: False for name in COLLABORATION_SERVER}}
+def server_config(container: str, collaborative: bool = False) -> dict[str, Any]:
+    """``jupyter_server_config.json``: Swift contents, collaboration on or off, a quiet lab."""
+    extensions = {"swiftcontents": True,
+                  **{name: collaborative for name in COLLABORATION_SERVER}}
     return {
         "ServerApp": {"contents_manager_class": "swiftcontents.SwiftContentsManager",
                       "jpserver_extensions": extensions, "port_retries": 0,
@@ -56,9 +58,9 @@ def server_config(container: str) -> dict[str, Any]:
     }
 
 
-def page_config() -> dict[str, Any]:
-    """``labconfig/page_config.json``: the collaboration frontend off (its server is off)."""
-    return {"disabledExtensions": {name: True for name in COLLABORATION_LAB}}
+def page_config(collaborative: bool = False) -> dict[str, Any]:
+    """``labconfig/page_config.json``: the collaboration frontend as its server."""
+    return {"disabledExtensions": {name: not collaborative for name in COLLABORATION_LAB}}
 
 
 def user_settings() -> dict[str, Any]:
@@ -105,14 +107,16 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-def write_home(home: Path, container: str, token: str) -> Path:
+def write_home(home: Path, container: str, token: str, collaborative: bool = False) -> Path:
     """Lay out the lab's home; return the token file's path."""
     dirs = lab_dirs(home)
     for path in dirs.values():
         _private_dirs(path)
     config = dirs["JUPYTER_CONFIG_DIR"]
-    _write_private(config / "jupyter_server_config.json", json.dumps(server_config(container)))
-    _write_private(config / "labconfig" / "page_config.json", json.dumps(page_config()))
+    _write_private(config / "jupyter_server_config.json",
+                   json.dumps(server_config(container, collaborative)))
+    _write_private(config / "labconfig" / "page_config.json",
+                   json.dumps(page_config(collaborative)))
     for rel, settings in user_settings().items():
         _write_private(dirs["JUPYTERLAB_SETTINGS_DIR"] / rel, json.dumps(settings))
     token_file = dirs["JUPYTER_RUNTIME_DIR"] / "lab.token"
@@ -177,10 +181,10 @@ class Lab:
 
 
 def start_lab(home: Path, port: int, container: str, swift_env: Mapping[str, str],
-              repo: Path) -> Lab:
+              repo: Path, collaborative: bool = False) -> Lab:
     """Start JupyterLab and wait until its API answers; LabError with its log if not."""
     token = secrets.token_hex(24)
-    token_file = write_home(home, container, token)
+    token_file = write_home(home, container, token, collaborative)
     env = lab_env(os.environ, swift_env, home, token_file, repo)
     log = home / "lab.log"
     with open(log, "wb") as out:

@@ -10,6 +10,7 @@ and the diff's origin against the diff API's answer the page received.
 from __future__ import annotations
 
 import json
+import uuid
 from urllib.parse import urlsplit
 
 import nbformat
@@ -207,3 +208,61 @@ def test_checkpoint_diff_renders_from_the_storlet(page, lab, workdir, screenshot
         page.locator(".jp-Dialog button.jp-mod-accept").click()
     storlet_diff_shown(page, picked_diff.value, f"checkpoint@{oldest[0]}:{path}", kept)
     screenshot("picked")
+
+
+def unsaveable_notebook() -> bytes:
+    """Breaks the v4 schema in a field JupyterLab keeps as it is, so a save from the
+    browser stores an invalid notebook again: ``metadata.authors`` is not a list."""
+    nb = notebook(nbformat.v4.new_code_cell("x = 1"))
+    nb.metadata["authors"] = "not a list"
+    return json.dumps(nb).encode()
+
+
+def stored_source(lab, path: str) -> str:
+    return text(lab.rest.contents(path)["content"]["cells"][0]["source"])
+
+
+def check_a_save_warns(page, lab, conn, screenshot, autosaved: bool) -> None:
+    """Open an invalid notebook (one warning), let that warning close, edit, Ctrl+S:
+    the save stored an invalid notebook, so one new warning with its first error.
+    ``autosaved``: wait for the collaboration server's own save of the edit before
+    Ctrl+S (as a user who pauses does): Ctrl+S must warn all the same."""
+    workdir = f"w-{uuid.uuid4().hex[:8]}"
+    lab.rest.mkdir(workdir)
+    path = f"{workdir}/authors.ipynb"
+    conn.put_object(lab.container, path, unsaveable_notebook())
+    error = first_error(lab, path)
+
+    ui.open_lab(page, lab.url, workdir)
+    ui.open_in_file_browser(page, "authors.ipynb")
+    toast = page.locator(TOAST, has_text="is not a valid notebook")
+    toast.wait_for()  # the open's warning
+    page.locator(f'{STATUS}[data-valid="false"]').wait_for()
+    toast.wait_for(state="detached")  # it closes itself within 10 s
+
+    edited = "x = 2  # edited in the browser"
+    ui.replace_cell_source(page, 0, edited)
+    if autosaved:
+        ui.wait_until(lambda: stored_source(lab, path) == edited)
+    ui.save(page)
+    saved = lab.rest.contents(path)
+    assert text(saved["content"]["cells"][0]["source"]) == edited
+    assert saved["swift_validation"]["valid"] is False, saved["swift_validation"]
+    toast.wait_for()  # the save's warning
+    assert error in toast.inner_text()
+    page.locator(f'{STATUS}[data-valid="false"]').wait_for()
+    screenshot("warned")
+    assert toast.count() == 1, toast.all_inner_texts()  # one warning per save, not two
+
+
+def test_a_save_that_stores_an_invalid_notebook_warns(page, lab, conn, screenshot):
+    check_a_save_warns(page, lab, conn, screenshot, autosaved=False)
+
+
+def test_a_collaborative_save_that_stores_an_invalid_notebook_warns(collab_page, collab_lab,
+                                                                      conn, screenshot):
+    """jupyter-collaboration saves through its server, not the contents PUT answer."""
+    rooms: list[str] = []
+    collab_page.on("websocket", lambda ws: rooms.append(ws.url))
+    check_a_save_warns(collab_page, collab_lab, conn, screenshot, autosaved=True)
+    assert any("/api/collaboration/room/" in url for url in rooms), rooms  # really shared

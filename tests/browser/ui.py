@@ -114,3 +114,14 @@ def widen_left_area(page, by_px: int) -> None:
     page.mouse.down()
     page.mouse.move(x + by_px, y, steps=5)
     page.mouse.up()
+
+
+def wait_until(condition, timeout_s: float = TIMEOUT_MS / 1000, every_s: float = 0.5) -> None:
+    """Poll ``condition()`` (a server-side fact the page cannot show) until true."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s:.0f} s: {condition}")
+        time.sleep(every_s)
