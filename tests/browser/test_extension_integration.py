@@ -222,6 +222,15 @@ def stored_source(lab, path: str) -> str:
     return text(lab.rest.contents(path)["content"]["cells"][0]["source"])
 
 
+def toast_settled(page) -> None:
+    """Wait until the newest toast has slid fully into the viewport (a clear screenshot)."""
+    page.wait_for_function(
+        """sel => { const all = document.querySelectorAll(sel);
+                    const r = all.length && all[all.length - 1].getBoundingClientRect();
+                    return r && r.right <= window.innerWidth && r.left >= 0; }""",
+        arg=TOAST)
+
+
 def check_a_save_warns(page, lab, conn, screenshot, autosaved: bool) -> None:
     """Open an invalid notebook (one warning), let that warning close, edit, Ctrl+S:
     the save stored an invalid notebook, so one new warning with its first error.
@@ -251,6 +260,7 @@ def check_a_save_warns(page, lab, conn, screenshot, autosaved: bool) -> None:
     toast.wait_for()  # the save's warning
     assert error in toast.inner_text()
     page.locator(f'{STATUS}[data-valid="false"]').wait_for()
+    toast_settled(page)
     screenshot("warned")
     assert toast.count() == 1, toast.all_inner_texts()  # one warning per save, not two
 
