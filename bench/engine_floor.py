@@ -12,10 +12,13 @@ Two s2aio side by side, started by this run in temp dirs on free ports:
 
 On each, a plain GET of a 100 KB object and an ``X-Run-Storlet`` identity GET
 on the object server and on the proxy, all taken round-robin in one loop
-(medians); then server CPU per call from ``/proc`` (utime + stime of each of
-the s2aio's processes and their descendants, reaped ones included), in
-interleaved batches, less the processes' idle rate. Each identity figure is
-divided by its own s2aio's plain GET.
+(medians), each way twice: through swiftclient (as ``engine_fastpath``) and
+through a bare keep-alive ``http.client`` connection (a storlet's answer is
+chunked, a plain GET's is not, and the two clients decode chunks at very
+different costs). Then server CPU per call from ``/proc`` (utime + stime of
+each of the s2aio's processes and their descendants, reaped ones included),
+in interleaved batches, less the processes' idle rate. Each identity figure
+is divided by its own s2aio's plain GET.
 
     python bench/engine_floor.py [--rounds 200] [--batch 25]
 """
@@ -24,9 +27,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import http.client
 import os
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -34,6 +39,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from _common import fresh_s2aio, interleaved, put_identity  # noqa: E402
 from engine_fastpath import TARGETS, get_calls  # noqa: E402
+from swiftproto import run_headers  # noqa: E402
 
 NULL_GATEWAY_CLASS = "_null_gateway.NullStorletGateway"  # bench/ on the servers' path
 # _null_gateway's own names (importing it here would pull eventlet's patched
@@ -41,7 +47,6 @@ NULL_GATEWAY_CLASS = "_null_gateway.NullStorletGateway"  # bench/ on the servers
 # its answers.
 NULL_GATEWAY_ENV = "S2AIO_BENCH_NULL_GATEWAY"
 MARK_HEADER = "X-Object-Meta-Bench-Null-Gateway"
-SETUPS = ("floor", "real")  # the null gateway's s2aio, the real engine's
 WAYS = ("plain GET", "identity, object server", "identity, proxy")
 LATENCY_TARGET = TARGETS["identity GET / plain GET, 100 KB"][1]
 CPU_TARGET = TARGETS["CPU per identity call / plain GET's"][1]
@@ -163,7 +168,8 @@ def cpu_rounds(ways: Mapping[tuple[str, str], Callable[[], object]],
 class Row:
     setup: str
     way: str
-    ms: float  # median latency
+    ms: float  # median latency, swiftclient
+    raw_ms: float  # median latency, bare http.client
     cpu_servers: float  # proxy + object server, ms per call
     cpu_all: float  # every process of the s2aio, ms per call
 
@@ -180,11 +186,13 @@ def table(rows: Iterable[Row]) -> list[str]:
     """Markdown rows, each identity way divided by its own setup's plain GET."""
     rows = list(rows)
     plain = {r.setup: r for r in rows if r.way == "plain GET"}
-    lines = ["| setup | way | latency | / plain | CPU proxy+object | / plain "
-             "| CPU all processes | / plain |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| setup | way | swiftclient | / plain | http.client | / plain "
+             "| CPU proxy+object | / plain | CPU all processes | / plain |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p = plain[r.setup]
         lines.append(f"| {r.setup} | {r.way} | {r.ms:.2f} ms | {r.ms / p.ms:.2f}x "
+                     f"| {r.raw_ms:.2f} ms | {r.raw_ms / p.raw_ms:.2f}x "
                      f"| {r.cpu_servers:.2f} ms | {ratio(r.cpu_servers, p.cpu_servers)} "
                      f"| {r.cpu_all:.2f} ms | {ratio(r.cpu_all, p.cpu_all)} |")
     return lines
@@ -213,11 +221,14 @@ def summary(rows: Iterable[Row]) -> list[str]:
     for way in WAYS[1:]:
         floor, real = by[("floor", way)], by[("real", way)]
         fp, rp = by[("floor", "plain GET")], by[("real", "plain GET")]
-        lat_f, lat_r = floor.ms / fp.ms, real.ms / rp.ms
-        out.append(f"{way}: latency floor {lat_f:.2f}x, real {lat_r:.2f}x; "
-                   f"upstream's middleware is {share(floor.ms - fp.ms, real.ms - rp.ms)} "
-                   f"of the extra time ({floor.ms - fp.ms:+.2f} of {real.ms - rp.ms:+.2f} ms)")
-        out.append(f"  vs <= {LATENCY_TARGET:g}x: " + headroom(lat_f, lat_r, LATENCY_TARGET))
+        for client, f, fpl, r, rpl in (
+                ("swiftclient", floor.ms, fp.ms, real.ms, rp.ms),
+                ("http.client", floor.raw_ms, fp.raw_ms, real.raw_ms, rp.raw_ms)):
+            out.append(f"{way}, {client}: latency floor {f / fpl:.2f}x, real {r / rpl:.2f}x; "
+                       f"upstream's middleware is {share(f - fpl, r - rpl)} of the extra "
+                       f"time ({f - fpl:+.2f} of {r - rpl:+.2f} ms)")
+            out.append(f"  vs <= {LATENCY_TARGET:g}x: "
+                       + headroom(f / fpl, r / rpl, LATENCY_TARGET))
         if fp.cpu_all > 0 and rp.cpu_all > 0:  # all processes: the issue's CPU measure
             cpu_f, cpu_r = floor.cpu_all / fp.cpu_all, real.cpu_all / rp.cpu_all
             out.append(f"  CPU (all processes): floor {cpu_f:.2f}x, real {cpu_r:.2f}x; "
@@ -243,11 +254,29 @@ def breakdown(cpu: Mapping[tuple[str, str], Mapping[str, float]]) -> list[str]:
 
 
 # -- run ------------------------------------------------------------------------------
+def raw_calls(conn, body: bytes, session: http.client.HTTPConnection
+              ) -> dict[str, Callable[[], object]]:
+    """``get_calls``' three ways on ``session``, a bare keep-alive connection to the
+    proxy (the token as swiftclient got it; it goes in a header only)."""
+    url, token = conn.get_auth()
+    path = urllib.parse.urlsplit(url).path + "/bench/o100k"
+
+    def get(headers: dict[str, str]) -> Callable[[], object]:
+        def call() -> None:
+            session.request("GET", path, headers={"X-Auth-Token": token, **headers})
+            resp = session.getresponse()
+            got = resp.read()
+            assert resp.status == 200 and got == body, resp.status
+        return call
+
+    return {"plain GET": get({}),
+            "identity, object server": get(run_headers("identity.py")),
+            "identity, proxy": get(run_headers("identity.py", on_proxy=True))}
+
+
 def check_gateways(conns: Mapping[str, object]) -> None:
     """Each setup's identity calls went through its own gateway: the null one's
     answers carry its mark, the real engine's do not."""
-    from swiftproto import run_headers
-
     for setup, conn in conns.items():
         for on_proxy in (False, True):
             headers, _ = conn.get_object("bench", "o100k",
@@ -281,20 +310,27 @@ def main(argv: list[str] | None = None) -> int:
                     gateway=GatewaySettings(gateway_class=NULL_GATEWAY_CLASS))),
                 "real": stack.enter_context(fresh_s2aio())}
         ways: dict[tuple[str, str], Callable[[], object]] = {}
+        raw: dict[tuple[str, str, str], Callable[[], object]] = {}
         conns = {}
         for setup, aio in aios.items():
             conns[setup] = conn = aio.connection("test")
             stack.callback(conn.close)
             put_identity(conn)
             ways.update({(setup, way): fn for way, fn in get_calls(conn).items()})
+            body = conn.get_object("bench", "o100k")[1]
+            session = http.client.HTTPConnection("127.0.0.1", aio.ports.proxy, timeout=60)
+            stack.callback(session.close)
+            raw.update({(setup, way, "raw"): fn
+                        for way, fn in raw_calls(conn, body, session).items()})
         check_gateways(conns)
         print(f"engine_floor: {args.rounds} interleaved rounds (medians), then CPU "
               f"from /proc over {args.rounds} calls each", flush=True)
-        latency = interleaved(ways, args.rounds)
+        latency = interleaved({**ways, **raw}, args.rounds)
         meters = {setup: ServerCpu(aio) for setup, aio in aios.items()}
         cpu = cpu_rounds(ways, meters, args.rounds, args.batch)
-        rows = [Row(setup, way, latency[(setup, way)], servers_ms(cpu[(setup, way)]),
-                    all_ms(cpu[(setup, way)])) for setup, way in ways]
+        rows = [Row(setup, way, latency[(setup, way)], latency[(setup, way, "raw")],
+                    servers_ms(cpu[(setup, way)]), all_ms(cpu[(setup, way)]))
+                for setup, way in ways]
         print("\n".join(table(rows)))
         print("\nCPU per call by process (ms):")
         print("\n".join(breakdown(cpu)))

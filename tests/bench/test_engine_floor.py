@@ -52,20 +52,25 @@ def test_per_call_subtracts_idle_and_never_goes_negative():
 
 
 def rows(floor_ms: float, real_ms: float, floor_cpu: float, real_cpu: float) -> list[ef.Row]:
-    return [ef.Row("floor", "plain GET", 5.0, 4.0, 4.0),
-            ef.Row("floor", "identity, object server", floor_ms, floor_cpu, floor_cpu),
-            ef.Row("floor", "identity, proxy", floor_ms, floor_cpu, floor_cpu),
-            ef.Row("real", "plain GET", 10.0, 2.0, 2.0),
-            ef.Row("real", "identity, object server", real_ms, real_cpu, real_cpu),
-            ef.Row("real", "identity, proxy", real_ms, real_cpu, real_cpu)]
+    """The http.client latencies are the swiftclient ones less 1 ms."""
+    return [ef.Row("floor", "plain GET", 5.0, 4.0, 4.0, 4.0),
+            ef.Row("floor", "identity, object server", floor_ms, floor_ms - 1,
+                   floor_cpu, floor_cpu),
+            ef.Row("floor", "identity, proxy", floor_ms, floor_ms - 1, floor_cpu, floor_cpu),
+            ef.Row("real", "plain GET", 10.0, 9.0, 2.0, 2.0),
+            ef.Row("real", "identity, object server", real_ms, real_ms - 1,
+                   real_cpu, real_cpu),
+            ef.Row("real", "identity, proxy", real_ms, real_ms - 1, real_cpu, real_cpu)]
 
 
 def test_table_divides_each_setup_by_its_own_plain_get():
     lines = ef.table(rows(6.0, 18.0, 5.0, 5.0))
     floor = next(line for line in lines if line.startswith("| floor | identity, object"))
     real = next(line for line in lines if line.startswith("| real | identity, object"))
-    assert "| 1.20x |" in floor and "| 1.25x |" in floor
+    assert "| 1.20x |" in floor and "| 1.25x |" in floor  # 6 / 5 ms, CPU 5 / 4 ms
+    assert "| 5.00 ms | 1.25x |" in floor  # http.client: 5 / 4 ms
     assert "| 1.80x |" in real and "| 2.50x |" in real
+    assert "| 17.00 ms | 1.89x |" in real  # http.client: 17 / 9 ms
 
 
 def test_headroom_says_what_the_engine_may_add():
@@ -76,7 +81,8 @@ def test_headroom_says_what_the_engine_may_add():
 
 def test_summary_gives_upstreams_share_of_the_extra():
     text = "\n".join(ef.summary(rows(6.0, 18.0, 5.0, 5.0)))
-    assert "12% of the extra time (+1.00 of +8.00 ms)" in text
+    assert "12% of the extra time (+1.00 of +8.00 ms)" in text  # swiftclient
+    assert "http.client: latency floor 1.25x, real 1.89x" in text
     assert "33% of the extra CPU (+1.00 of +3.00 ms)" in text
 
 
