@@ -8,6 +8,12 @@ upstream's ``storlet_handler`` does per call in the proxy and the object
 server (request building, header checks, the storlet object's HEAD, the
 gateway's construction and call, the new response) on top of a plain GET.
 
+With the storlet parameter ``bench_output=pipe`` (object server only) the
+bytes go out the way a storlet's output does: a green thread writes them into a
+pipe with s2aio's ``PipeWriter``, and upstream's reader (the one the real
+gateway's output goes through) streams the pipe's other end. That separates
+the output's streaming from the rest of the engine (SBus, daemon, task).
+
 It runs no storlet at all, so it must never serve users: it lives outside
 every package, and it refuses to load unless the server's environment says
 it is a benchmark (``NULL_GATEWAY_ENV``), which only ``engine_floor`` sets.
@@ -23,6 +29,7 @@ CHUNK = 64 * 1024  # what upstream's output reader reads per chunk
 # the benchmark checks that its calls really went through this gateway.
 MARK = "Bench-Null-Gateway"
 MARK_HEADER = "X-Object-Meta-" + MARK  # = engine_floor.MARK_HEADER
+OUTPUT_PARAM = "bench_output"  # "pipe": through a pipe, as a storlet's output
 
 if os.environ.get(NULL_GATEWAY_ENV) != "1":
     raise ImportError(f"_null_gateway is a benchmark's stand-in that runs no storlet; it "
@@ -30,7 +37,7 @@ if os.environ.get(NULL_GATEWAY_ENV) != "1":
 
 from storlets.gateway.common.stob import StorletData, StorletResponse  # noqa: E402
 
-from s2aio.gateway import BwrapStorletGateway, refuse_unsafe_names  # noqa: E402
+from s2aio.gateway import BwrapStorletGateway, PipeWriter, refuse_unsafe_names  # noqa: E402
 
 
 def read_fd(fd: int, chunk: int = CHUNK) -> Iterator[bytes]:
@@ -49,6 +56,29 @@ def read_fd(fd: int, chunk: int = CHUNK) -> Iterator[bytes]:
         os.close(fd)
 
 
+def pipe_from(fd: int) -> int:
+    """The read end of a pipe that a green thread fills with the file behind ``fd``
+    (then closes both); a reader that stops early ends the copy."""
+    import eventlet
+
+    read_end, write_end = os.pipe()
+
+    def fill() -> None:
+        chunks = read_fd(fd)
+        try:
+            writer = PipeWriter(write_end)
+            for chunk in chunks:
+                writer.write(chunk)
+        except BrokenPipeError:
+            pass  # the reader went away
+        finally:
+            chunks.close()
+            os.close(write_end)
+
+    eventlet.spawn_n(fill)
+    return read_end
+
+
 class NullStorletGateway(BwrapStorletGateway):
     """``invocation_flow`` answers with the input, as an identity storlet would."""
 
@@ -60,9 +90,14 @@ class NullStorletGateway(BwrapStorletGateway):
             raise HTTPBadRequest(body=b"the benchmark's null gateway serves whole "
                                       b"single objects only")
         data = sreq.data
+        metadata = {**data.user_metadata, MARK: "1"}
+        if sreq.params.get(OUTPUT_PARAM) == "pipe":
+            if not data.has_fd:
+                raise HTTPBadRequest(body=b"bench_output=pipe runs on the object server only")
+            # upstream's reader of a storlet's output: StorletData's data_iter
+            return StorletResponse(StorletData(metadata, data_fd=pipe_from(os.dup(data.data_fd))))
         if data.has_fd:  # on the object server: the object file's own descriptor
             body = read_fd(os.dup(data.data_fd))
         else:  # on the proxy: the object's response body
             body = data.data_iter
-        metadata = {**data.user_metadata, MARK: "1"}
         return StorletResponse(StorletData(metadata, data_iter=body))

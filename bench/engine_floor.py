@@ -48,6 +48,9 @@ NULL_GATEWAY_CLASS = "_null_gateway.NullStorletGateway"  # bench/ on the servers
 NULL_GATEWAY_ENV = "S2AIO_BENCH_NULL_GATEWAY"
 MARK_HEADER = "X-Object-Meta-Bench-Null-Gateway"
 WAYS = ("plain GET", "identity, object server", "identity, proxy")
+# Floor only: the null gateway's output through a pipe and upstream's output reader.
+PIPE_WAY = "identity, output via a pipe"
+PIPE_PARAMS = {"bench_output": "pipe"}  # _null_gateway.OUTPUT_PARAM
 LATENCY_TARGET = TARGETS["identity GET / plain GET, 100 KB"][1]
 CPU_TARGET = TARGETS["CPU per identity call / plain GET's"][1]
 SETTLE_S = 0.1  # a batch's tail work (task exits, log lines) before its CPU is read
@@ -240,6 +243,36 @@ def summary(rows: Iterable[Row]) -> list[str]:
     return out
 
 
+def stages(rows: Iterable[Row]) -> list[str]:
+    """The identity GET on the object server cut into what each step adds over the
+    one before: upstream's middleware (floor - plain GET), the output through a
+    pipe and upstream's reader (pipe - floor), then the rest of the engine: SBus
+    execute, daemon, task process, the storlet (real - pipe). The real engine runs
+    in the other s2aio: its figures are scaled by the ratio of the two plain GETs."""
+    by = {(r.setup, r.way): r for r in rows}
+    if ("floor", PIPE_WAY) not in by or ("real", WAYS[1]) not in by:
+        return []
+    fp, floor, pipe = by[("floor", "plain GET")], by[("floor", WAYS[1])], by[("floor", PIPE_WAY)]
+    rp, real = by[("real", "plain GET")], by[("real", WAYS[1])]
+    out = ["stages of an identity GET on the object server, each over the one before "
+           "(ms; the real engine scaled to the floor s2aio's plain GET):",
+           "| stage | swiftclient | http.client | CPU all processes |", "|---|---|---|---|"]
+    for field in ("ms", "raw_ms", "cpu_all"):
+        if getattr(rp, field) <= 0:
+            return out[:1] + ["  n/a: no CPU figures"]
+    table_rows = {"upstream's middleware": [], "output via a pipe + upstream's reader": [],
+                  "SBus, daemon, task process, storlet": [], "all": []}
+    for field in ("ms", "raw_ms", "cpu_all"):
+        base, f, pi = getattr(fp, field), getattr(floor, field), getattr(pipe, field)
+        scaled_real = getattr(real, field) * base / getattr(rp, field)
+        for name, value in zip(table_rows, (f - base, pi - f, scaled_real - pi,
+                                            scaled_real - base)):
+            table_rows[name].append(value)
+    for name, values in table_rows.items():
+        out.append(f"| {name} | " + " | ".join(f"{v:+.2f} ms" for v in values) + " |")
+    return out
+
+
 def share(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f}%" if whole > 0 else "n/a"
 
@@ -254,14 +287,23 @@ def breakdown(cpu: Mapping[tuple[str, str], Mapping[str, float]]) -> list[str]:
 
 
 # -- run ------------------------------------------------------------------------------
-def raw_calls(conn, body: bytes, session: http.client.HTTPConnection
-              ) -> dict[str, Callable[[], object]]:
-    """``get_calls``' three ways on ``session``, a bare keep-alive connection to the
-    proxy (the token as swiftclient got it; it goes in a header only)."""
+def way_headers(setup: str) -> dict[str, dict[str, str]]:
+    """The request headers of each way (``get_calls``' three, and the pipe's)."""
+    ways = {"plain GET": {}, "identity, object server": run_headers("identity.py"),
+            "identity, proxy": run_headers("identity.py", on_proxy=True)}
+    if setup == "floor":
+        ways[PIPE_WAY] = run_headers("identity.py", PIPE_PARAMS)
+    return ways
+
+
+def raw_calls(conn, body: bytes, session: http.client.HTTPConnection,
+              ways: Mapping[str, Mapping[str, str]]) -> dict[str, Callable[[], object]]:
+    """Each way on ``session``, a bare keep-alive connection to the proxy (the
+    token as swiftclient got it; it goes in a header only)."""
     url, token = conn.get_auth()
     path = urllib.parse.urlsplit(url).path + "/bench/o100k"
 
-    def get(headers: dict[str, str]) -> Callable[[], object]:
+    def get(headers: Mapping[str, str]) -> Callable[[], object]:
         def call() -> None:
             session.request("GET", path, headers={"X-Auth-Token": token, **headers})
             resp = session.getresponse()
@@ -269,9 +311,13 @@ def raw_calls(conn, body: bytes, session: http.client.HTTPConnection
             assert resp.status == 200 and got == body, resp.status
         return call
 
-    return {"plain GET": get({}),
-            "identity, object server": get(run_headers("identity.py")),
-            "identity, proxy": get(run_headers("identity.py", on_proxy=True))}
+    return {way: get(headers) for way, headers in ways.items()}
+
+
+def swift_call(conn, body: bytes, headers: Mapping[str, str]) -> Callable[[], object]:
+    def call() -> None:
+        assert conn.get_object("bench", "o100k", headers=dict(headers))[1] == body
+    return call
 
 
 def check_gateways(conns: Mapping[str, object]) -> None:
@@ -318,10 +364,13 @@ def main(argv: list[str] | None = None) -> int:
             put_identity(conn)
             ways.update({(setup, way): fn for way, fn in get_calls(conn).items()})
             body = conn.get_object("bench", "o100k")[1]
+            headers = way_headers(setup)
+            if PIPE_WAY in headers:
+                ways[(setup, PIPE_WAY)] = swift_call(conn, body, headers[PIPE_WAY])
             session = http.client.HTTPConnection("127.0.0.1", aio.ports.proxy, timeout=60)
             stack.callback(session.close)
             raw.update({(setup, way, "raw"): fn
-                        for way, fn in raw_calls(conn, body, session).items()})
+                        for way, fn in raw_calls(conn, body, session, headers).items()})
         check_gateways(conns)
         print(f"engine_floor: {args.rounds} interleaved rounds (medians), then CPU "
               f"from /proc over {args.rounds} calls each", flush=True)
@@ -336,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(breakdown(cpu)))
         print()
         print("\n".join(summary(rows)))
+        print()
+        print("\n".join(stages(rows)))
     return 0
 
 

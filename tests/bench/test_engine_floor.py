@@ -138,3 +138,62 @@ def test_null_gateway_reads_the_whole_file_from_its_start_and_closes_its_fd(tmp_
     """, env_on=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_stages_add_up_to_the_real_engines_extra_on_the_floors_scale():
+    table = rows(6.0, 18.0, 5.0, 5.0) + [
+        ef.Row("floor", ef.PIPE_WAY, 7.0, 6.0, 6.0, 6.0)]
+    lines = ef.stages(table)
+    got = {line.split(" | ")[0].strip("| "): line for line in lines[3:]}
+    assert got["upstream's middleware"].endswith("| +1.00 ms | +1.00 ms | +1.00 ms |")
+    assert got["output via a pipe + upstream's reader"].endswith(
+        "| +1.00 ms | +1.00 ms | +1.00 ms |")
+    # real 18 / 10 ms of its own plain GET -> 9.00 ms on the floor's 5 ms; less the pipe's 7
+    assert "| SBus, daemon, task process, storlet | +2.00 ms |" in lines[5]
+    # all: 9.00 - 5.00 (swiftclient); 17 / 9 * 4 - 4 = 3.56 (http.client); 5 / 2 * 4 - 4 = 6
+    assert got["all"].endswith("| +4.00 ms | +3.56 ms | +6.00 ms |")
+
+
+def test_no_stages_without_the_pipe_way():
+    assert ef.stages(rows(6.0, 18.0, 5.0, 5.0)) == []
+
+
+def test_null_gateway_pipe_streams_the_file_and_stops_when_its_reader_goes(tmp_path):
+    data = os.urandom(300_000)  # more than a pipe holds: the writer must wait for the reader
+    (tmp_path / "obj").write_bytes(data)
+    done = run_child(f"""
+        import os, eventlet, _null_gateway as g
+        from eventlet.hubs import trampoline
+
+        def closed(fd):
+            try:
+                os.fstat(fd)
+                return False
+            except OSError:
+                return True
+
+        src = os.open({str(tmp_path / "obj")!r}, os.O_RDONLY)
+        r = g.pipe_from(src)
+        out = b""
+        while True:
+            trampoline(r, read=True)
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            out += chunk
+        assert out == open({str(tmp_path / "obj")!r}, "rb").read(), len(out)
+        eventlet.sleep(0.05)
+        assert closed(src), "source fd left open"
+        os.close(r)
+
+        src = os.open({str(tmp_path / "obj")!r}, os.O_RDONLY)
+        r = g.pipe_from(src)
+        trampoline(r, read=True)
+        os.read(r, 1000)
+        os.close(r)  # the client went away
+        eventlet.sleep(0.2)
+        assert closed(src), "source fd left open after the reader went"
+        print("ok")
+    """, env_on=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
