@@ -77,9 +77,10 @@ def group_of(process: str) -> str:
 def per_call(before: Mapping[str, float], after: Mapping[str, float], calls: int,
              idle: Mapping[str, float], elapsed: float) -> dict[str, float]:
     """CPU seconds per call for each group, less what the group burns when idle
-    (``idle``: seconds of CPU per second) over the ``elapsed`` seconds measured."""
-    return {group: max(0.0, after.get(group, 0.0) - before.get(group, 0.0)
-                       - idle.get(group, 0.0) * elapsed) / calls
+    (``idle``: seconds of CPU per second) over the ``elapsed`` seconds measured.
+    May be below 0 (whole clock ticks): only a sum over batches means much."""
+    return {group: (after.get(group, 0.0) - before.get(group, 0.0)
+                    - idle.get(group, 0.0) * elapsed) / calls
             for group in set(before) | set(after)}
 
 
@@ -163,7 +164,8 @@ def cpu_rounds(ways: Mapping[tuple[str, str], Callable[[], object]],
             add(totals[key], {g: v * n for g, v in per_call(
                 before, after, n, idle[key[0]], time.monotonic() - began).items()})
         done += n
-    return {key: {g: v / calls for g, v in groups.items()} for key, groups in totals.items()}
+    return {key: {g: max(0.0, v / calls) for g, v in groups.items()}
+            for key, groups in totals.items()}
 
 
 # -- report (pure) ------------------------------------------------------------------
