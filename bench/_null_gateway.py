@@ -6,7 +6,9 @@ own bytes and metadata straight back: no sandbox, no SBus, no daemon, no task
 process. A GET with ``X-Run-Storlet`` through it therefore pays only what
 upstream's ``storlet_handler`` does per call in the proxy and the object
 server (request building, header checks, the storlet object's HEAD, the
-gateway's construction and call, the new response) on top of a plain GET.
+gateway's construction and call, the new response) on top of a plain GET, and
+what s2aio's proxy filters add to it (``storlet_head_cache`` answers that HEAD
+from memcache).
 
 With the storlet parameter ``bench_output=pipe`` (object server only) the
 bytes go out the way a storlet's output does: a green thread writes them into a

@@ -5,8 +5,8 @@ Two s2aio side by side, started by this run in temp dirs on free ports:
 - a *floor* s2aio whose storlets gateway is the null gateway
   (``bench/_null_gateway.py``): storlet_handler in the proxy and the object
   server does all it does per call (request building, header checks, the
-  storlet object's HEAD, building and calling the gateway, the new response),
-  and the gateway hands the object's bytes and metadata straight back: no
+  storlet object's HEAD, which s2aio's ``storlet_head_cache`` answers from
+  memcache, building and calling the gateway, the new response), and the gateway hands the object's bytes and metadata straight back: no
   sandbox, no SBus, no daemon;
 - a normal s2aio (the real engine with s2aio's fast path).
 
