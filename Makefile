@@ -169,6 +169,7 @@ bench: install podman-deps
 	$(PY) bench/s2aio_start.py
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/engine_fastpath.py
+	$(PY) bench/engine_floor.py
 	$(PY) bench/nbdiff_scale.py
 	$(PY) bench/storlets_vs_client.py
 	$(PY) bench/contents_vs_peers.py

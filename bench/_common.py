@@ -23,10 +23,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def fresh_s2aio() -> Iterator["object"]:
+def fresh_s2aio(**settings) -> Iterator["object"]:
+    """``settings``: more of ``S2AIO``'s arguments (e.g. ``gateway``)."""
     from s2aio import S2AIO
 
-    aio = S2AIO(tempfile.mkdtemp(prefix="s2aio-b"), free_port())
+    aio = S2AIO(tempfile.mkdtemp(prefix="s2aio-b"), free_port(), **settings)
     try:
         aio.start()
         yield aio
