@@ -24,6 +24,24 @@ REPO = Path(__file__).resolve().parent.parent
 FILES = Path(__file__).resolve().parent / "files"
 
 
+def acl_name(aio, user: str) -> str:
+    """``user``'s name in a container ACL (``account:user`` or ``project:user``),
+    so that ACL tests hold with tempauth and keystone alike."""
+    if aio.keystone:
+        who = aio._identity(user)
+        return f"{who.project}:{who.user}"
+    from s2aio.core import USERS
+
+    return USERS[user][1]
+
+
+def sandbox_pid_file(aio, user: str = "test", where: str = "object") -> Path:
+    """The pid file of ``user``'s account sandbox: storlets' scope is the account
+    without ``AUTH_``, cut to 13 characters (a keystone project id is longer)."""
+    scope = aio.account(user)[len("AUTH_"):][:13]
+    return aio.layout.run / f"sandbox-{where}-{scope}.pid"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

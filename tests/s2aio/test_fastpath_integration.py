@@ -51,7 +51,7 @@ def swift_log(s2aio) -> str:
 def object_server_heads(s2aio, storlet: str) -> int:
     return sum(1 for line in swift_log(s2aio).splitlines()
                if "object-server" in line and '"HEAD /' in line
-               and f"/AUTH_test/storlet/{storlet}" in line)
+               and f"/{s2aio.account('test')}/storlet/{storlet}" in line)
 
 
 @pytest.fixture
