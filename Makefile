@@ -165,7 +165,7 @@ $(VENV)/.labextension: $(LAB_SOURCES) $(LAB_DIR)/node_modules/.ci-done
 	cp -R $(LAB_OUT) $(LAB_INSTALLED) && cp $(LAB_DIR)/install.json $(LAB_INSTALLED)/ && \
 	touch $@ && echo "labextension: built and installed in $(LAB_INSTALLED) ($$(( $$(date +%s) - start )) s)"
 
-bench: install
+bench: install podman-deps
 	$(PY) bench/s2aio_start.py
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/engine_fastpath.py
@@ -173,6 +173,7 @@ bench: install
 	$(PY) bench/storlets_vs_client.py
 	$(PY) bench/contents_vs_peers.py
 	$(PY) bench/sandbox_cost.py
+	$(PY) bench/podman_gateway.py
 	$(PY) bench/reliability.py
 
 stop:

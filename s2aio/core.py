@@ -183,33 +183,29 @@ class S2AIO:
     def ports(self) -> configs.Ports:
         return configs.Ports(**self.state["ports"])
 
+    def _made_with(self, key: str, requested, default):
+        """The data dir's own setting ``key`` once it exists, else what was asked."""
+        state = self._state if self._state is not None else self._load_state()
+        if state is not None:
+            self._state = state
+            return state.get(key, default)
+        return requested or default
+
     @property
     def replicas(self) -> int:
         """How many copies Swift keeps of everything (= nodes); the data dir's own
         count once it exists."""
-        state = self._state if self._state is not None else self._load_state()
-        if state is not None:
-            self._state = state
-            return int(state.get("replicas", 1))
-        return self._requested_replicas or 1
+        return int(self._made_with("replicas", self._requested_replicas, 1))
 
     @property
     def gateway_mode(self) -> str:
         """"bwrap" (s2aio's bubblewrap gateway) or "podman" (upstream's podman gateway)."""
-        state = self._state if self._state is not None else self._load_state()
-        if state is not None:
-            self._state = state
-            return state.get("gateway", "bwrap")
-        return self._requested_mode or "bwrap"
+        return self._made_with("gateway", self._requested_mode, "bwrap")
 
     @property
     def auth(self) -> str:
         """"tempauth" or "keystone"; the data dir's own mode once it exists."""
-        state = self._state if self._state is not None else self._load_state()
-        if state is not None:
-            self._state = state
-            return state.get("auth", "tempauth")
-        return self._requested_auth or "tempauth"
+        return self._made_with("auth", self._requested_auth, "tempauth")
 
     @property
     def keystone(self) -> bool:

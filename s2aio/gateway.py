@@ -542,27 +542,19 @@ def check_request_names(sreq) -> None:
         check_engine_name(dep, "dependency name")
 
 
-def _reap_later(proc: subprocess.Popen) -> None:
-    import eventlet
+def refuse_unsafe_names(sreq) -> None:
+    """``check_request_names``, as the 400 the client sees, before any path is built."""
+    from swift.common.swob import HTTPBadRequest
 
-    def wait() -> None:
-        while proc.poll() is None:
-            eventlet.sleep(1)
+    try:
+        check_request_names(sreq)
+    except UnsafeNameError as exc:
+        raise HTTPBadRequest(body=str(exc).encode("utf-8"))
 
-    eventlet.spawn_n(wait)
 
-
-class BwrapStorletGateway(StorletGatewayContainer):
-    sandbox = BwrapRunTimeSandbox
-
-    def __init__(self, conf, logger, scope):
-        # The scope names the pipe and storlet dirs of an account.
-        check_engine_name(scope, "storlet scope")
-        super().__init__(conf, logger, scope)
-        bound_sbus_requests()
-        quiet_c_syslog()
-        self.stage_timings = config_true_value(conf.get("stage_timings", "off"))
-        install_protocol()
+class SafeNames:
+    """Gateway mixin: storlet, main class and dependency names are checked at
+    registration, as upstream joins them into host paths (both s2aio gateways)."""
 
     @classmethod
     def validate_storlet_registration(cls, params, name):
@@ -578,14 +570,33 @@ class BwrapStorletGateway(StorletGatewayContainer):
         check_engine_name(name, "dependency name")
         super().validate_dependency_registration(params, name)
 
-    def invocation_flow(self, sreq):
-        from swift.common.swob import HTTPBadRequest, HTTPUnprocessableEntity
 
-        try:
-            check_request_names(sreq)
-        except UnsafeNameError as exc:
-            # Before any path is built; the client sees why.
-            raise HTTPBadRequest(body=str(exc).encode("utf-8"))
+def _reap_later(proc: subprocess.Popen) -> None:
+    import eventlet
+
+    def wait() -> None:
+        while proc.poll() is None:
+            eventlet.sleep(1)
+
+    eventlet.spawn_n(wait)
+
+
+class BwrapStorletGateway(SafeNames, StorletGatewayContainer):
+    sandbox = BwrapRunTimeSandbox
+
+    def __init__(self, conf, logger, scope):
+        # The scope names the pipe and storlet dirs of an account.
+        check_engine_name(scope, "storlet scope")
+        super().__init__(conf, logger, scope)
+        bound_sbus_requests()
+        quiet_c_syslog()
+        self.stage_timings = config_true_value(conf.get("stage_timings", "off"))
+        install_protocol()
+
+    def invocation_flow(self, sreq):
+        from swift.common.swob import HTTPUnprocessableEntity
+
+        refuse_unsafe_names(sreq)
         deadline = time.monotonic() + self.storlet_timeout
         if self.stage_timings:
             sreq.s2aio_stages = {}

@@ -34,9 +34,10 @@ import os
 from storlets.gateway.gateways.podman import PodmanStorletGateway
 from storlets.gateway.gateways.podman.runtime import PodmanRunTimeSandbox
 
-from swiftproto import UnsafeNameError, check_engine_name
+from swiftproto import check_engine_name
 
-from .gateway import check_request_names, install_protocol, quiet_c_syslog, share_read
+from .gateway import (SafeNames, install_protocol, quiet_c_syslog, refuse_unsafe_names,
+                      share_read)
 from .podman_confine import (LOG_TARGET, NATIVE_TARGET, STORLET_TARGET, Confinement,
                              podman_facade, remap_mounts, sandbox_identity, with_podman)
 
@@ -64,7 +65,7 @@ class ConfinedPodmanSandbox(PodmanRunTimeSandbox):
         return restart(self, container_image_name)
 
 
-class ConfinedPodmanGateway(PodmanStorletGateway):
+class ConfinedPodmanGateway(SafeNames, PodmanStorletGateway):
     sandbox = ConfinedPodmanSandbox
 
     def __init__(self, conf, logger, scope):
@@ -79,27 +80,8 @@ class ConfinedPodmanGateway(PodmanStorletGateway):
         # s2aio's PipeWriter stops at the closed pipe; nothing else changes.
         install_protocol()
 
-    @classmethod
-    def validate_storlet_registration(cls, params, name):
-        check_engine_name(name, "storlet name")
-        super().validate_storlet_registration(params, name)
-        check_engine_name(params.get("Main", ""), "storlet main class")
-        for dep in (params.get("Dependency") or "").split(","):
-            if dep:
-                check_engine_name(dep, "dependency name")
-
-    @classmethod
-    def validate_dependency_registration(cls, params, name):
-        check_engine_name(name, "dependency name")
-        super().validate_dependency_registration(params, name)
-
     def invocation_flow(self, sreq):
-        from swift.common.swob import HTTPBadRequest
-
-        try:
-            check_request_names(sreq)
-        except UnsafeNameError as exc:
-            raise HTTPBadRequest(body=str(exc).encode("utf-8"))
+        refuse_unsafe_names(sreq)
         return super().invocation_flow(sreq)
 
     def update_container_from_cache(self, sreq):

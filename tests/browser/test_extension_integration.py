@@ -163,6 +163,15 @@ def assert_from_storlet(answer: dict, base_cells: list[str]) -> None:
     assert {e["op"] for e in cells[0]["diff"]} >= {"addrange", "removerange"}, cells
 
 
+def storlet_diff_shown(page, response, base: str, kept: list[str]) -> None:
+    """The diff API asked for ``base`` and answered from the storlet; the view shows
+    the added and the removed cell."""
+    assert response.status == 200, response.text()[:500]
+    assert response.request.post_data_json == {"base": base}
+    assert_from_storlet(response.json(), [*kept, "removed_cell = 'old'"])
+    diff_view_shows(page, "Added section, new text", "removed_cell = 'old'")
+
+
 def test_checkpoint_diff_renders_from_the_storlet(page, lab, workdir, screenshot):
     path = f"{workdir}/history.ipynb"
     md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
@@ -180,11 +189,7 @@ def test_checkpoint_diff_renders_from_the_storlet(page, lab, workdir, screenshot
     # nbdime's own button: the newest checkpoint against the saved file
     with page.expect_response(is_diff_request) as nbdime_diff:
         page.locator(f"{ui.MAIN_NOTEBOOK} {NBDIME_BUTTON}").click()
-    response = nbdime_diff.value
-    assert response.status == 200, response.text()[:500]
-    assert response.request.post_data_json == {"base": f"checkpoint:{path}"}
-    assert_from_storlet(response.json(), [*kept, "removed_cell = 'old'"])
-    diff_view_shows(page, "Added section, new text", "removed_cell = 'old'")
+    storlet_diff_shown(page, nbdime_diff.value, f"checkpoint:{path}", kept)
     screenshot("nbdime")
 
     # the picker: the checkpoints newest first, the newest preselected; pick the oldest
@@ -200,9 +205,5 @@ def test_checkpoint_diff_renders_from_the_storlet(page, lab, workdir, screenshot
     screenshot("picker")
     with page.expect_response(is_diff_request) as picked_diff:
         page.locator(".jp-Dialog button.jp-mod-accept").click()
-    response = picked_diff.value
-    assert response.status == 200, response.text()[:500]
-    assert response.request.post_data_json == {"base": f"checkpoint@{oldest[0]}:{path}"}
-    assert_from_storlet(response.json(), [*kept, "removed_cell = 'old'"])
-    diff_view_shows(page, "Added section, new text", "removed_cell = 'old'")
+    storlet_diff_shown(page, picked_diff.value, f"checkpoint@{oldest[0]}:{path}", kept)
     screenshot("picked")

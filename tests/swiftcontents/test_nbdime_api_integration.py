@@ -3,11 +3,6 @@ extensions, loaded in both orders, on s2aio; and the manager's two computing pat
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -17,10 +12,9 @@ import nbformat
 import pytest
 
 from swiftcontents import nbdime_api
-from tests.conftest import free_port
 from tests.swiftcontents.ordered_extensions import DENY_HEADER, ORDER_VARIABLE
 from tests.swiftcontents.test_nbdime_api import as_diff_entries, small_pair
-from tests.swiftcontents.test_server_integration import Server
+from tests.swiftcontents.test_server_integration import Server, jupyter_server_on_swift
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -31,43 +25,15 @@ DIFF = "/nbdime/api/diff"
 @pytest.fixture(scope="module", params=["nbdime,swiftcontents", "swiftcontents,nbdime"])
 def server(request, s2aio, deployed, tmp_path_factory):
     """``jupyter server`` with both extensions, loaded in the order of the parameter."""
-    port, token = free_port(), secrets.token_hex(16)
-    container = f"nbd-{uuid.uuid4().hex[:8]}"
-    home = tmp_path_factory.mktemp("jupyter")
-    env = {**os.environ, **s2aio.env("test"), "JUPYTER_CONFIG_DIR": str(home / "config"),
-           "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "PYTHONPATH": str(REPO), "JUPYTER_TOKEN": token, ORDER_VARIABLE: request.param}
     extensions = {"tests.swiftcontents.ordered_extensions": True, "nbdime": False,
                   "swiftcontents": False}
-    cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
-           "--ip=127.0.0.1", f"--ServerApp.root_dir={home}",
-           "--ServerApp.contents_manager_class=swiftcontents.SwiftContentsManager",
-           "--ServerApp.authorizer_class=tests.swiftcontents.ordered_extensions.HeaderAuthorizer",
-           f"--SwiftContentsManager.container={container}",
-           f"--ServerApp.jpserver_extensions={extensions!r}"]
-    log_path = home / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    srv = Server(f"http://127.0.0.1:{port}", token, container)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if srv.request("GET", "/api/status")[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"jupyter server did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.2)
-    srv.log_path, srv.order = log_path, request.param
-    yield srv
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with jupyter_server_on_swift(
+            s2aio, tmp_path_factory.mktemp("jupyter"), f"nbd-{uuid.uuid4().hex[:8]}",
+            extensions, env={ORDER_VARIABLE: request.param},
+            args=("--ServerApp.authorizer_class="
+                  "tests.swiftcontents.ordered_extensions.HeaderAuthorizer",)) as srv:
+        srv.order = request.param
+        yield srv
 
 
 def test_both_extensions_loaded_in_the_order_asked(server):

@@ -1,6 +1,7 @@
 """A real jupyter server on SwiftContentsManager + the swiftcontents extension, on s2aio."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -12,6 +13,7 @@ import urllib.request
 import uuid
 from urllib.parse import quote
 from pathlib import Path
+from typing import Iterator
 
 import nbformat
 import pytest
@@ -49,42 +51,54 @@ class Server:
         return json.loads(raw) if raw else None
 
 
-@pytest.fixture(scope="module")
-def server(s2aio, deployed, tmp_path_factory):
-    """``jupyter server`` exactly as the README launches it (plus a fixed token, given
-    through the environment: a command line is visible to every user)."""
+@contextlib.contextmanager
+def jupyter_server_on_swift(s2aio, home: Path, container: str, extensions: dict[str, bool],
+                            env: dict[str, str] | None = None,
+                            args: tuple[str, ...] = ()) -> Iterator[Server]:
+    """``jupyter server`` on SwiftContentsManager in ``container`` with ``extensions``,
+    its token given through the environment (a command line is visible to every
+    user); fails the test with its log when it does not start within 60 s."""
     port, token = free_port(), secrets.token_hex(16)
-    container = f"srv-{uuid.uuid4().hex[:8]}"
-    home = tmp_path_factory.mktemp("jupyter")
     env = {**os.environ, **s2aio.env("test"), "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "PYTHONPATH": str(REPO), "JUPYTER_TOKEN": token}
+           "PYTHONPATH": str(REPO), "JUPYTER_TOKEN": token, **(env or {})}
     cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
            "--ip=127.0.0.1", f"--ServerApp.root_dir={home}",
            "--ServerApp.contents_manager_class=swiftcontents.SwiftContentsManager",
            f"--SwiftContentsManager.container={container}",
-           "--ServerApp.jpserver_extensions={'swiftcontents': True}"]
-    log = open(home / "server.log", "wb")
+           f"--ServerApp.jpserver_extensions={extensions!r}", *args]
+    log_path = home / "server.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     srv = Server(f"http://127.0.0.1:{port}", token, container)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if srv.request("GET", "/api/status")[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"jupyter server did not start:\n{(home / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.2)
-    yield srv
-    proc.terminate()
+    srv.log_path = log_path
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if srv.request("GET", "/api/status")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"jupyter server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield srv
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(s2aio, deployed, tmp_path_factory):
+    """``jupyter server`` exactly as the README launches it (plus a fixed token)."""
+    with jupyter_server_on_swift(s2aio, tmp_path_factory.mktemp("jupyter"),
+                                 f"srv-{uuid.uuid4().hex[:8]}", {"swiftcontents": True}) as srv:
+        yield srv
 
 
 def put_notebook(server: Server, path: str, markdown: list[str]) -> None:
