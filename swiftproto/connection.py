@@ -181,6 +181,24 @@ def validate(settings: SwiftSettings) -> SwiftSettings:
     return settings
 
 
+# swiftclient's message when keystone refuses the credentials; it drops the status.
+KEYSTONE_REFUSAL = "Unauthorized."
+
+
+class _Connection(swiftclient.Connection):
+    """swiftclient's Connection, with keystone's refusal raised as the 401 it is
+    (as tempauth's), so that every caller's 401 handling covers both."""
+
+    def get_auth(self):
+        try:
+            return super().get_auth()
+        except swiftclient.ClientException as exc:
+            if exc.http_status is None and str(exc.msg).startswith(KEYSTONE_REFUSAL):
+                raise swiftclient.ClientException(exc.msg, http_status=401,
+                                                  http_reason="Unauthorized") from None
+            raise
+
+
 def connect(settings: SwiftSettings | None = None, *, retries: int = 3,
             timeout: float | None = None) -> swiftclient.Connection:
     """A swiftclient ``Connection`` (with retries) for ``settings``."""
@@ -188,10 +206,10 @@ def connect(settings: SwiftSettings | None = None, *, retries: int = 3,
     common = dict(retries=retries, timeout=timeout, insecure=settings.insecure,
                   starting_backoff=0.2, max_backoff=2)
     if settings.mode == "token":
-        return swiftclient.Connection(
+        return _Connection(
             preauthurl=settings.storage_url, preauthtoken=settings.token,
             os_options=settings.os_options(), **common)
-    return swiftclient.Connection(
+    return _Connection(
         authurl=settings.auth_url, user=settings.user, key=settings.key,
         auth_version="1" if settings.mode == "v1" else "3",
         os_options=settings.os_options(), **common)

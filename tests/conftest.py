@@ -24,6 +24,57 @@ REPO = Path(__file__).resolve().parent.parent
 FILES = Path(__file__).resolve().parent / "files"
 
 
+def acl_name(aio, user: str) -> str:
+    """``user`` in a container ACL, so that ACL tests hold with tempauth and keystone
+    alike: ``account:user``, or keystone's ``<project id>:<user id>``. (keystoneauth
+    matches names in another project's ACL only when it knows that account's domain,
+    and s2aio's accounts were made by the reseller admin: it does not.)"""
+    if aio.keystone:
+        return f"{aio.account(user)[len('AUTH_'):]}:{keystone_user_id(aio, user)}"
+    from s2aio.core import USERS
+
+    return USERS[user][1]
+
+
+def keystone_user_id(aio, user: str) -> str:
+    """The keystone id of s2aio's ``user``, from its own token (a user may read it)."""
+    import requests
+
+    conn = aio.connection(user)
+    try:
+        token = conn.get_auth()[1]
+    finally:
+        conn.close()
+    resp = requests.get(f"{aio.auth_url}/auth/tokens", timeout=30,
+                        headers={"X-Auth-Token": token, "X-Subject-Token": token})
+    assert resp.status_code == 200, f"keystone answered {resp.status_code} to a token check"
+    return resp.json()["token"]["user"]["id"]
+
+
+# The variables of ``aio.env(user)`` per auth mode: tempauth v1's and keystone v3's.
+_ENV_NAMES = {"tempauth": {"url": "ST_AUTH", "user": "ST_USER", "key": "ST_KEY"},
+              "keystone": {"url": "OS_AUTH_URL", "user": "OS_USERNAME", "key": "OS_PASSWORD"}}
+
+
+def env_name(aio, what: str) -> str:
+    """The name of ``aio.env()``'s auth URL, user or key variable (``what``: url, user,
+    key): ST_AUTH/ST_USER/ST_KEY, or OS_AUTH_URL/OS_USERNAME/OS_PASSWORD."""
+    return _ENV_NAMES[aio.auth][what]
+
+
+def shown_user(aio, user: str = "test") -> str:
+    """How clients name ``user`` in messages: ``account:user`` (tempauth) or the
+    keystone user name (its project is said apart)."""
+    return aio.settings(user).user
+
+
+def sandbox_pid_file(aio, user: str = "test", where: str = "object") -> Path:
+    """The pid file of ``user``'s account sandbox: storlets' scope is the account
+    without ``AUTH_``, cut to 13 characters (a keystone project id is longer)."""
+    scope = aio.account(user)[len("AUTH_"):][:13]
+    return aio.layout.run / f"sandbox-{where}-{scope}.pid"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

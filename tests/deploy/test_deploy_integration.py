@@ -15,6 +15,8 @@ import swiftclient
 from deploy.api import WARM_PREFIX, Containers, check, deploy, upload_storlet
 from deploy.errors import DeployError
 
+from tests.conftest import env_name, shown_user
+
 from .storlet_src import REPO, write_storlet
 
 pytestmark = pytest.mark.integration
@@ -230,9 +232,9 @@ def _assert_one_clear_line(result, *fragments, secrets=()):
 
 def test_bad_credentials_fail_without_leaking(s2aio, swift_env, tmp_path):
     wrong_key = f"wrong-{uuid.uuid4().hex}"
-    result = run_cli([], {**swift_env, "ST_KEY": wrong_key})
-    _assert_one_clear_line(result, "authentication failed (401)", "test:tester",
-                           secrets=[wrong_key])
+    result = run_cli([], {**swift_env, env_name(s2aio, "key"): wrong_key})
+    _assert_one_clear_line(result, "authentication failed (401)",
+                           f"as {shown_user(s2aio)} at {s2aio.auth_url}", secrets=[wrong_key])
 
     bad_token = f"AUTH_tk{uuid.uuid4().hex}"
     token_env = {"OS_STORAGE_URL": s2aio.storage_url("test"), "OS_AUTH_TOKEN": bad_token}
@@ -272,18 +274,20 @@ def test_enabling_the_account_needs_a_reseller_admin(s2aio, source_dir, unique):
     url2 = s2aio.storage_url("test2")
     write_storlet(source_dir, unique)
     _u, admin_token = admin.get_auth()
-    admin_env = s2aio.env("admin")
+    admin_settings = s2aio.settings("admin")
     try:
         swiftclient.post_account(url2, admin_token, {"X-Account-Meta-Storlet-Enabled": "False"})
         result = run_cli(["--source", str(source_dir)], s2aio.env("test2"))
         _assert_one_clear_line(result, "not enabled for storlets", "--admin-user")
 
-        env = {**s2aio.env("test2"), "STORLETS_ADMIN_USER": admin_env["ST_USER"],
-               "STORLETS_ADMIN_KEY": admin_env["ST_KEY"]}
+        env = {**s2aio.env("test2"), "STORLETS_ADMIN_USER": admin_settings.user,
+               "STORLETS_ADMIN_KEY": admin_settings.key}
+        if admin_settings.project_name:  # keystone: the admin's own project
+            env["STORLETS_ADMIN_PROJECT_NAME"] = admin_settings.project_name
         result = run_cli(["--source", str(source_dir)], env)
         assert result.returncode == 0, result.stderr
         assert f"enabled storlets on {url2}" in result.stderr
-        assert admin_env["ST_KEY"] not in result.stdout + result.stderr
+        assert admin_settings.key not in result.stdout + result.stderr
         assert user.head_account()["x-account-meta-storlet-enabled"] == "True"
     finally:
         swiftclient.post_account(url2, admin_token, {"X-Account-Meta-Storlet-Enabled": "True"})

@@ -45,6 +45,14 @@ def ip():
     shell.run_line_magic("unload_ext", "ipython_ext")
 
 
+def clear_auth_env(monkeypatch, names=()) -> None:
+    """Unset every auth variable (AUTH_VARS and ``names``) for this test. Each is
+    recorded first, so what the magics set under these names is gone after it."""
+    for name in (*AUTH_VARS, *names):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def auth(s2aio, monkeypatch) -> dict[str, str]:
     """The magics authenticate as test:tester through the environment."""

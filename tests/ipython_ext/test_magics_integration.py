@@ -10,10 +10,10 @@ import pytest
 from IPython.core.error import UsageError
 
 from ipython_ext import StorletResult, StorletTable
-from tests.conftest import FILES
+from tests.conftest import FILES, env_name, shown_user
 from tests.names import QUOTED_NAMES
 
-from .conftest import UPPER
+from .conftest import UPPER, clear_auth_env
 
 pytestmark = pytest.mark.integration
 
@@ -242,32 +242,34 @@ def test_storlets_table(ip, upper, capsys):
 
 
 def test_storlet_auth_from_a_private_env_file(ip, s2aio, monkeypatch, tmp_path, capsys):
-    for name in ("ST_AUTH", "ST_USER", "ST_KEY"):
-        monkeypatch.delenv(name, raising=False)
     env = s2aio.env("test2")
+    clear_auth_env(monkeypatch, env)
     env_file = tmp_path / "s2aio.env"  # what `s2aio env --user test2 > FILE` writes
     env_file.write_text("".join(f"export {k}='{v}'\n" for k, v in env.items())
                         + "unset OS_AUTH_TOKEN\n")
     env_file.chmod(0o600)
     ip.run_line_magic("storlet_auth", f"--env-file {env_file}")
     out = capsys.readouterr().out
-    assert "test2:tester2" in out and "AUTH_test2" in out and env["ST_KEY"] not in out
+    assert f"as {shown_user(s2aio, 'test2')}" in out and s2aio.storage_url("test2") in out
+    assert env[env_name(s2aio, "key")] not in out
 
 
 def test_storlet_auth_asks_and_keeps_the_key_out_of_history(ip, s2aio, monkeypatch, capsys):
     env = s2aio.env("test")
-    for name in ("ST_AUTH", "ST_USER", "ST_KEY", "OS_AUTH_TOKEN", "OS_STORAGE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(getpass, "getpass", lambda prompt="", stream=None: env["ST_KEY"])
-    cell = f"%%storlet_auth\nexport ST_AUTH={env['ST_AUTH']}\nexport ST_USER={env['ST_USER']}\n"
+    key_var, user_var = env_name(s2aio, "key"), env_name(s2aio, "user")
+    clear_auth_env(monkeypatch, env)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="", stream=None: env[key_var])
+    cell = "%%storlet_auth\n" + "".join(f"export {k}={v}\n" for k, v in env.items()
+                                        if k != key_var and not k.startswith("S2AIO_"))
     result = ip.run_cell(cell, store_history=True)
     assert result.success, result.error_in_exec
     out = capsys.readouterr().out
-    assert "test:tester" in out and "AUTH_test" in out and env["ST_KEY"] not in out
-    assert os.environ["ST_KEY"] == env["ST_KEY"]
+    assert f"as {shown_user(s2aio)}" in out and s2aio.storage_url("test") in out
+    assert env[key_var] not in out
+    assert os.environ[key_var] == env[key_var]
     history = "\n".join(ip.history_manager.input_hist_raw)
-    assert "export ST_USER=test:tester" in history  # the cell is there, the key is not
-    assert env["ST_KEY"] not in history
+    assert f"export {user_var}={env[user_var]}" in history  # the cell is there, the key is not
+    assert env[key_var] not in history
 
 
 # -- errors -----------------------------------------------------------------------
@@ -322,8 +324,8 @@ def test_swift_404_is_one_line_with_transaction(ip, upper, container, capsys, co
     assert "404" in text and "transaction tx" in text
 
 
-def test_swift_401_bad_key(ip, auth, monkeypatch, capsys, obj):
-    monkeypatch.setenv("ST_KEY", "wrong-secret-key")
+def test_swift_401_bad_key(ip, s2aio, auth, monkeypatch, capsys, obj):
+    monkeypatch.setenv(env_name(s2aio, "key"), "wrong-secret-key")
     text = one_line_error(ip, capsys, f"%get --storlet upper.py --input {obj} -o r",
                           "wrong-secret-key")
     assert "401" in text and "credentials" in text
@@ -334,8 +336,8 @@ def test_swift_403_token_of_another_account(ip, s2aio, auth, monkeypatch, capsys
     other = s2aio.connection("test2")
     token2 = other.get_auth()[1]
     other.close()
-    for name in ("ST_AUTH", "ST_USER", "ST_KEY"):
-        monkeypatch.delenv(name)
+    for what in ("url", "user", "key"):
+        monkeypatch.delenv(env_name(s2aio, what))
     monkeypatch.setenv("OS_STORAGE_URL", s2aio.storage_url("test"))
     monkeypatch.setenv("OS_AUTH_TOKEN", token2)
     text = one_line_error(ip, capsys, "%storlets", token2)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pytest
 
 from ipython_ext import StorletResult
-from tests.conftest import REPO
+from tests.conftest import REPO, env_name, shown_user
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,8 @@ def ran(ip, auth, deployed, s2aio, conn, tmp_path, monkeypatch, capsys) -> list[
     monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent),
                                                 os.environ.get("PATH", "")]))
     monkeypatch.chdir(work)
-    monkeypatch.setattr(getpass, "getpass", lambda prompt="", stream=None: auth["ST_KEY"])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="", stream=None:
+                        auth[env_name(s2aio, "key")])
     ip.run_line_magic("unload_ext", "ipython_ext")  # the README loads it
     done = []
     try:
@@ -109,9 +110,10 @@ def cell(ran: list[Ran], part: str) -> Ran:
     return next(r for r in ran if part in r.block.code)
 
 
-def test_readme_examples_run_as_written(ran, conn):
+def test_readme_examples_run_as_written(ran, conn, s2aio):
+    who = f"as {shown_user(s2aio)}"
     assert len([r for r in ran if r.block.lang == "python"]) >= 10
-    assert "test:tester" in cell(ran, "%load_ext").out
+    assert who in cell(ran, "%load_ext").out
     assert "Result Content:\nHELLO WORLD" in cell(ran, "%%storletapp upper.Upper").out
     assert cell(ran, "-o res\nres.content").result == b"HELLO WORLD\n"
     assert conn.get_object("data", "up.txt")[1] == b"A LOCAL FILE\n"
@@ -125,5 +127,5 @@ def test_readme_examples_run_as_written(ran, conn):
     assert "upper-casing" in cell(ran, "%storlet_log upper.py").out
     home = Path(os.environ["HOME"])
     assert (home / "s2aio.env").stat().st_mode & 0o077 == 0
-    assert "test:tester" in cell(ran, "--env-file").out
-    assert "test:tester" in cell(ran, "--ask").out
+    assert who in cell(ran, "--env-file").out
+    assert who in cell(ran, "--ask").out

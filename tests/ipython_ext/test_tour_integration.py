@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import REPO
+from tests.conftest import REPO, shown_user
 
 from .conftest import AUTH_VARS
 
@@ -54,7 +54,7 @@ def executed(s2aio, deployed, tmp_path_factory):
 
 def test_tour_runs_and_shows_each_step(executed, s2aio):
     nb = executed
-    assert "test:tester" in outputs_text(cell_showing(nb, "%storlet_auth"))
+    assert f"as {shown_user(s2aio)}" in outputs_text(cell_showing(nb, "%storlet_auth"))
     assert "Upload storlets succeeded /storlet/upper.py" in outputs_text(
         cell_showing(nb, "%%storletapp upper.UpperStorlet\n"))
     assert "HELLO FROM INSIDE SWIFT\\n!" in outputs_text(cell_showing(nb, "-o shouted"))

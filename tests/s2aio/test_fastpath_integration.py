@@ -15,7 +15,8 @@ from swiftclient.exceptions import ClientException
 
 from s2aio import procs
 from s2aio.agent import engine_role
-from swiftproto import run_headers, storlet_object_headers
+from swiftproto import SwiftSettings, connect, run_headers, storlet_object_headers
+from tests.conftest import acl_name
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def swift_log(s2aio) -> str:
 def object_server_heads(s2aio, storlet: str) -> int:
     return sum(1 for line in swift_log(s2aio).splitlines()
                if "object-server" in line and '"HEAD /' in line
-               and f"/AUTH_test/storlet/{storlet}" in line)
+               and f"/{s2aio.account('test')}/storlet/{storlet}" in line)
 
 
 @pytest.fixture
@@ -80,11 +81,27 @@ def test_the_storlet_head_is_cached_and_a_new_version_runs_at_once(s2aio, conn, 
     assert gone.value.http_status == 401  # storlets' answer for a storlet it cannot read
 
 
+def reader_of(s2aio, container: str, user: str, conn):
+    """A connection to test's account as ``user`` (another account's), whom a read
+    ACL lets read ``container`` and nothing else here."""
+    conn.post_container(container, {"X-Container-Read": acl_name(s2aio, user)})
+    own = s2aio.connection(user)
+    try:
+        token = own.get_auth()[1]
+    finally:
+        own.close()
+    return connect(SwiftSettings(mode="token", storage_url=s2aio.storage_url("test"),
+                                 token=token))
+
+
 def test_authorization_is_checked_on_every_call_even_cached(s2aio, conn, container, storlet):
+    # test2's user, not tester3: keystone's member may read the storlet container
+    # (devstack's ACL), which would make the refusal below impossible
+    assert acl_name(s2aio, "test2") not in conn.head_container("storlet").get(
+        "x-container-read", "")
     conn.put_object(container, "o", b"input")
-    conn.post_container(container, {"X-Container-Read": "test:tester3"})
     assert run(conn, container, storlet) == b"v1"  # the account admin: cached now
-    other = s2aio.connection("tester3")
+    other = reader_of(s2aio, container, "test2", conn)
     try:
         assert other.get_object(container, "o")[1] == b"input"  # may read the data...
         with pytest.raises(ClientException) as refused:

@@ -25,6 +25,7 @@ import pytest
 from s2aio import procs
 from s2aio.agent import engine_role
 from swiftproto import run_headers, storlet_object_headers
+from tests.conftest import sandbox_pid_file
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def factory_pid(aio) -> int | None:
             found += [child] + descendants(child)
         return found
 
-    bwrap = procs.read_pid_file(Path(aio.layout.run) / "sandbox-proxy-test.pid")
+    bwrap = procs.read_pid_file(sandbox_pid_file(aio, "test", where="proxy"))
     for pid in descendants(bwrap) if bwrap else []:
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

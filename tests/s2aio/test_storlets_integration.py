@@ -10,6 +10,8 @@ import uuid
 import pytest
 from swiftclient import ClientException
 
+from tests.conftest import sandbox_pid_file
+
 pytestmark = pytest.mark.integration
 
 PAYLOAD = os.urandom(300_000)
@@ -133,7 +135,7 @@ def test_other_account_is_forbidden(conn, conn2, obj, identity):
 
 def test_recovers_after_sandbox_is_killed(s2aio, conn, obj, identity):
     conn.get_object(*obj, headers={"X-Run-Storlet": identity})  # sandbox up
-    pid_file = s2aio.layout.run / "sandbox-object-test.pid"
+    pid_file = sandbox_pid_file(s2aio)
     pid = int(pid_file.read_text().split()[0])
     os.killpg(pid, signal.SIGKILL)
     deadline = time.monotonic() + 5

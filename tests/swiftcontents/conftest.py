@@ -27,28 +27,30 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def auth_traits(aio, user: str = "test") -> dict[str, str]:
+    """A manager's auth traits for s2aio's ``user``: v1, or v3 in keystone mode
+    (make test-keystone)."""
+    settings = aio.settings(user)
+    traits = {"auth_version": settings.mode[1:], "auth_url": settings.auth_url,
+              "user": settings.user, "key": settings.key}
+    if settings.mode == "v3":
+        traits.update(project_name=settings.project_name,
+                      user_domain_name=settings.user_domain_name,
+                      project_domain_name=settings.project_domain_name)
+    return traits
+
+
 @pytest.fixture
-def make_cm(s2aio, swift_env) -> Iterator[Callable[..., SwiftContentsManager]]:
-    """Build SwiftContentsManagers (auth traits: v1, or v3 in keystone mode; fresh
-    container unless given)."""
+def make_cm(s2aio) -> Iterator[Callable[..., SwiftContentsManager]]:
+    """Build SwiftContentsManagers (test's auth traits unless given, see auth_traits;
+    fresh container unless given)."""
     made: list[SwiftContentsManager] = []
 
     def factory(**traits: Any) -> SwiftContentsManager:
         traits.setdefault("container", f"sc-{uuid.uuid4().hex[:10]}")
         traits.setdefault("storlets", "off")
-        if "storage_url" not in traits and "ST_AUTH" in swift_env:
-            traits.setdefault("auth_version", "1")
-            traits.setdefault("auth_url", swift_env["ST_AUTH"])
-            traits.setdefault("user", swift_env["ST_USER"])
-            traits.setdefault("key", swift_env["ST_KEY"])
-        elif "storage_url" not in traits:  # make test-keystone: keystone v3 traits
-            traits.setdefault("auth_version", "3")
-            traits.setdefault("auth_url", swift_env["OS_AUTH_URL"])
-            traits.setdefault("user", swift_env["OS_USERNAME"])
-            traits.setdefault("key", swift_env["OS_PASSWORD"])
-            traits.setdefault("project_name", swift_env["OS_PROJECT_NAME"])
-            traits.setdefault("user_domain_name", swift_env["OS_USER_DOMAIN_NAME"])
-            traits.setdefault("project_domain_name", swift_env["OS_PROJECT_DOMAIN_NAME"])
+        if "storage_url" not in traits:
+            traits = {**auth_traits(s2aio), **traits}
         cm = SwiftContentsManager(**traits)
         made.append(cm)
         return cm

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from tornado import web
 
+from .conftest import auth_traits
 from .faultproxy import FaultProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -111,10 +112,9 @@ async def test_interrupted_directory_rename_loses_nothing_and_retry_completes(fa
     assert direct.store.list_aux("renames/") == []
 
 
-async def test_storlet_engine_failure_falls_back_in_process(make_cm, s2aio, swift_env):
+async def test_storlet_engine_failure_falls_back_in_process(make_cm, s2aio):
     # test2's account has storlets enabled but none deployed: the engine refuses the call.
-    env = s2aio.env("test2")
-    cm = make_cm(storlets="on", auth_url=env["ST_AUTH"], user=env["ST_USER"], key=env["ST_KEY"])
+    cm = make_cm(storlets="on", **auth_traits(s2aio, "test2"))
     saved = await cm.save(notebook("x"), "n.ipynb")
     assert saved["swift_validation"]["validated_by"] == "server"
     report = await cm.run(cm.nb_storlets.validate, cm.store, "n.ipynb")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import swiftclient.client
 from swiftclient.exceptions import ClientException
 
 from swiftproto import (SettingsError, SwiftSettings, connect, describe_client_error,
@@ -81,3 +82,23 @@ def test_a_swift_error_is_one_safe_line():
     assert describe_client_error(html) == "404 Not Found (transaction unknown)"
     assert describe_client_error(ClientException("no answer")) == (
         "no answer (transaction unknown)")
+
+
+
+def test_a_keystone_refusal_is_a_401_as_with_tempauth(monkeypatch):
+    # swiftclient reports keystone's 401 without a status (its words below); callers'
+    # 401 handling needs it. The real refusal: the keystone-mode integration tests.
+    def failing_auth(message: str) -> ClientException:
+        def fail(*args, **kwargs):
+            raise ClientException(message)
+
+        monkeypatch.setattr(swiftclient.client, "get_auth", fail)
+        with pytest.raises(ClientException) as caught:
+            connect(settings_from_env(V3), retries=0).get_auth()
+        return caught.value
+
+    refused = failing_auth("Unauthorized. Check username/id, password, tenant name/id "
+                           "and user/tenant domain name/id.")
+    assert (refused.http_status, refused.http_reason) == (401, "Unauthorized")
+    other = failing_auth("Authorization Failure. no catalog")
+    assert other.http_status is None  # anything else is left as it was
