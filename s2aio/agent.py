@@ -38,6 +38,11 @@ import time
 import uuid
 
 IDLE_ENV = "S2AIO_IDLE_TIMEOUT"
+# Set (to "1") when the gateway logs stage timings: daemons then add their own
+# CLOCK_MONOTONIC stamps to each answer, under STAMPS_KEY (upstream's client
+# ignores keys it does not know).
+STAGES_ENV = "S2AIO_STAGE_TIMINGS"
+STAMPS_KEY = "s2aio_stamps"
 DEFAULT_IDLE_S = 3600.0
 SOCKET_POLL_S = 0.005
 # A socket that exists but does not answer yet: wait this long between pings.
@@ -140,6 +145,8 @@ def fast_daemon_class():
             super().__init__(*args, **kwargs)
             self.listen_timeout = idle_timeout()
             self.spare: tuple[int, socket.socket] | None = None
+            self.timed = os.environ.get(STAGES_ENV) == "1"
+            self.stamps: dict[str, float] = {}
 
         def _execute(self, dtg) -> None:
             # Only ever called in a task process.
@@ -150,6 +157,8 @@ def fast_daemon_class():
                 os._exit(0)
 
         def dispatch_command(self, dtg):
+            if self.timed:
+                self.stamps = {"received": time.monotonic()}
             keep_going = super().dispatch_command(dtg)
             if keep_going and self.spare is None:
                 self._fork_spare()  # the answer is out: the next call's task process
@@ -169,11 +178,24 @@ def fast_daemon_class():
             except OSError:
                 self._end_spare(pid)
                 return super().execute(dtg)
+            if self.timed:
+                self.stamps["handed"] = time.monotonic()
             task_id = str(uuid.uuid4())[:8]
             self.task_id_to_pid[task_id] = pid
             for fd in dtg.invocation_fds:  # the task has its own copies now
                 self._safe_close(fd)
             return CommandSuccess("OK", task_id=task_id)
+
+        def _respond(self, outfile, resp) -> None:
+            if not self.timed:
+                return super()._respond(outfile, resp)
+            self.stamps["replied"] = time.monotonic()
+            answer = json.loads(resp.report_message)
+            answer[STAMPS_KEY] = self.stamps
+            try:
+                outfile.write(json.dumps(answer).encode("utf-8"))
+            except OSError:
+                self.logger.exception("Unable to return response to client")
 
         execute.is_command_handler = True
 
@@ -251,6 +273,8 @@ def fast_factory_class(module):
             if pargs[1:3] == ["-m", "storlets.agent.daemon"]:
                 pargs[1:3] = ["-m", "s2aio_agent", "daemon"]
             env[IDLE_ENV] = str(idle_timeout())
+            if os.environ.get(STAGES_ENV):
+                env[STAGES_ENV] = os.environ[STAGES_ENV]
             return pargs, env
 
         def spawn_subprocess(self, pargs, env, storlet_name):
