@@ -1,5 +1,6 @@
 """The engine's entry inside a storlets sandbox: storlets' own daemon factory and
-daemons, with four costs of their defaults taken out.
+daemons, with four costs of their defaults taken out, and the daemons' SBus
+requests read in Python.
 
 Runs under Debian's ``/usr/bin/python3`` inside the sandbox, next to the copy of
 the ``storlets`` package (s2aio copies this file there as ``s2aio_agent.py``)::
@@ -24,12 +25,18 @@ upstream's. What differs:
 - **No fixed sleep at daemon start.** Upstream's factory sleeps 1 s after it
   spawns a daemon, then pings it once a second. Here each of those sleeps ends
   as soon as the daemon's socket exists (within the same second at most).
+- **The daemon's loop reads SBus in Python** (libsbus's datagram, see
+  ``receive_sbus``), not through libsbus's ctypes calls: a malformed datagram
+  (anything in the sandbox can send one) is dropped instead of ending the
+  daemon, and a task process closes the daemon's socket before the storlet runs.
+  The factory keeps upstream's loop.
 """
 from __future__ import annotations
 
 import gc
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -50,6 +57,12 @@ PING_PAUSE_S = 0.05
 # fds of one execute request: input, output, metadata, logger, service out, and
 # one per extra resource (storlets' proxy handler caps those by configuration).
 MAX_TASK_FDS = 253
+# libsbus's datagram (see s2aio/sbus_client.py, the gateway's side): three C ints
+# (n_fds, metadata length, params length), the two JSON texts, a NUL; fds in
+# SCM_RIGHTS. Its receiver reads at most 4096 bytes and 4096 fds.
+SBUS_HEADER = struct.Struct("=iii")
+SBUS_MAX_MESSAGE = 4096
+SBUS_MAX_FDS = 4096
 
 
 def engine_role(argv: list[str]) -> tuple[str, str] | None:
@@ -130,6 +143,52 @@ def receive_request(sock) -> tuple[list[int], str, str] | None:
     return fds, str_md, str_params
 
 
+def sbus_socket(path: str) -> socket.socket:
+    """The server's SBus socket, made as libsbus's ``sbus_create`` makes it."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    sock.bind(path)
+    os.chmod(path, 0o777)  # the gateway may run as another user
+    return sock
+
+
+def parse_sbus_message(message: bytes, fds: list[int]) -> tuple[list[int], str, str]:
+    """(fds, metadata JSON, params JSON) of one datagram; ValueError if malformed."""
+    if len(message) < SBUS_HEADER.size:
+        raise ValueError("short SBus message")
+    n_fds, md_len, params_len = SBUS_HEADER.unpack_from(message)
+    body = message[SBUS_HEADER.size:]
+    if n_fds != len(fds) or md_len < 0 or params_len < 0 or md_len + params_len > len(body):
+        raise ValueError("inconsistent SBus message")
+    return fds, body[:md_len].decode("utf-8"), body[md_len:md_len + params_len].decode("utf-8")
+
+
+def receive_sbus(sock: socket.socket) -> tuple[list[int], str, str] | None:
+    """One datagram's (fds, metadata, params), or None (and its fds closed) when it is
+    not a well-formed SBus message: anything in the sandbox can send to this socket."""
+    message, ancillary, flags, _ = sock.recvmsg(
+        SBUS_MAX_MESSAGE, socket.CMSG_SPACE(SBUS_MAX_FDS * 4))
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            fds.extend(struct.unpack(f"{usable // 4}i", data[:usable]))
+    try:
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            raise ValueError("truncated SBus message")
+        return parse_sbus_message(message, fds)
+    except (ValueError, UnicodeDecodeError, struct.error):
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        return None
+
+
 def fast_daemon_class():
     from storlets.agent.common.server import CommandSuccess
     from storlets.agent.daemon.server import StorletDaemon
@@ -141,6 +200,8 @@ def fast_daemon_class():
         daemon like upstream's task process, made a call earlier; it waits for one
         request's fds and runs it, then ends. Any trouble with it: upstream's fork."""
 
+        sbus_sock: socket.socket | None = None  # the daemon's own, once its loop runs
+
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.listen_timeout = idle_timeout()
@@ -148,8 +209,58 @@ def fast_daemon_class():
             self.timed = os.environ.get(STAGES_ENV) == "1"
             self.stamps: dict[str, float] = {}
 
+        def main_loop(self):
+            """Upstream's loop (``SBusServer.main_loop``: same socket, signals, idle
+            exit and dispatch), with the datagram read in Python rather than through
+            libsbus's ctypes calls; a malformed one is dropped, not fatal."""
+            from storlets.agent.common.server import EXIT_FAILURE, EXIT_SUCCESS
+
+            try:
+                sock = sbus_socket(self.sbus_path)
+            except OSError:
+                self.logger.error("Failed to create SBus. exiting.")
+                return EXIT_FAILURE
+            signal.signal(signal.SIGHUP, self._graceful_shutdown)
+            signal.signal(signal.SIGTERM, self._force_shutdown)
+            idle_since = time.monotonic()
+            status = EXIT_SUCCESS
+            self.sbus_sock = sock
+            with sock:
+                while self.running:
+                    ready, _, _ = select.select([sock], [], [], self.loop_timeout)
+                    if not ready:
+                        if time.monotonic() - idle_since >= self.listen_timeout:
+                            break
+                        continue
+                    idle_since = time.monotonic()
+                    try:
+                        request = receive_sbus(sock)
+                    except OSError:
+                        self.logger.exception("Failed to receive message. exiting")
+                        status = EXIT_FAILURE
+                        break
+                    if request is None:
+                        self.logger.warning("Dropped a malformed SBus message")
+                        continue
+                    if self.timed:
+                        self.stamps = {"received": time.monotonic()}
+                    try:
+                        dtg = build_datagram_from_raw_message(*request)
+                    except Exception:  # whatever a hostile sender's JSON makes upstream raise
+                        self.logger.warning("Dropped an invalid SBus request")
+                        for fd in request[0]:
+                            self._safe_close(fd)
+                        continue
+                    if not self.dispatch_command(dtg):
+                        break
+            self._terminate()
+            return status
+
         def _execute(self, dtg) -> None:
-            # Only ever called in a task process.
+            # Only ever called in a task process: the storlet must not read the
+            # daemon's requests.
+            if self.sbus_sock is not None:
+                self.sbus_sock.close()
             try:
                 super()._execute(dtg)
             finally:
@@ -157,8 +268,6 @@ def fast_daemon_class():
                 os._exit(0)
 
         def dispatch_command(self, dtg):
-            if self.timed:
-                self.stamps = {"received": time.monotonic()}
             keep_going = super().dispatch_command(dtg)
             if keep_going and self.spare is None:
                 self._fork_spare()  # the answer is out: the next call's task process

@@ -1,8 +1,10 @@
 """A storlets gateway that runs storlets' own sandbox under bubblewrap.
 
-Everything of storlets' invocation path stays upstream (the container
-gateway: cache, SBus protocol, ping, daemon start, recovery after the sandbox
-dies). Only ``RunTimeSandbox._restart`` differs: instead of ``docker run`` it
+Storlets' invocation path stays upstream's (the container gateway: cache, SBus
+protocol, ping, daemon start, recovery after the sandbox dies), except that SBus
+requests are sent by s2aio's own client (``s2aio.sbus_client``: libsbus's wire
+format from Python, see ``bound_sbus_requests``). ``RunTimeSandbox._restart``
+differs: instead of ``docker run`` it
 starts storlets' daemon factory (``python3 -m storlets.agent.daemon_factory``)
 in a bubblewrap sandbox laid out like the engine's container image:
 

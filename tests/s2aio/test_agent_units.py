@@ -68,6 +68,20 @@ def test_a_task_process_ends_with_os_exit_after_the_storlet(monkeypatch):
     assert calls == ["storlet ran", ("os._exit", 0)]
 
 
+def test_a_task_process_does_not_keep_its_daemons_sbus_socket(monkeypatch, tmp_path):
+    """Else a storlet could read the daemon's next requests (and their fds)."""
+    from storlets.agent.daemon import server
+
+    seen = []
+    monkeypatch.setattr(server.StorletDaemon, "_execute",
+                        lambda self, dtg: seen.append(self.sbus_sock.fileno()))
+    monkeypatch.setattr(os, "_exit", lambda code: None)
+    daemon = agent.fast_daemon_class().__new__(agent.fast_daemon_class())
+    daemon.sbus_sock = agent.sbus_socket(str(tmp_path / "daemon"))
+    daemon._execute(types.SimpleNamespace())
+    assert seen == [-1]  # closed before the storlet ran
+
+
 def test_the_factory_starts_daemons_through_the_agent(monkeypatch):
     from storlets.agent.daemon_factory import server
 
