@@ -18,7 +18,8 @@ upstream's. What differs:
   the storlet's files are closed (upstream closes them in ``_execute``).
 - **Task processes forked ahead.** Upstream forks the task process between the
   execute request and its answer. Here the daemon forks the next call's task
-  process right after it answers; the request's fds reach it over a socket pair.
+  process ``SPARE_DELAY_S`` after it answers (at once when a call found none);
+  the request's fds reach it over a socket pair.
 - **Warm daemons.** Upstream's daemons and factory exit after 300 s without a
   request; the next call pays a restart. Here they wait ``S2AIO_IDLE_TIMEOUT``
   seconds (the gateway's ``daemon_idle_timeout``).
@@ -52,6 +53,10 @@ STAGES_ENV = "S2AIO_STAGE_TIMINGS"
 STAMPS_KEY = "s2aio_stamps"
 DEFAULT_IDLE_S = 3600.0
 SOCKET_POLL_S = 0.005
+# A daemon forks the next call's task process this long after its answer (or
+# earlier, when a request comes first), so the fork does not compete for the CPU
+# with the task that just got its request.
+SPARE_DELAY_S = 0.002
 # A socket that exists but does not answer yet: wait this long between pings.
 PING_PAUSE_S = 0.05
 # fds of one execute request: input, output, metadata, logger, service out, and
@@ -206,6 +211,7 @@ def fast_daemon_class():
             super().__init__(*args, **kwargs)
             self.listen_timeout = idle_timeout()
             self.spare: tuple[int, socket.socket] | None = None
+            self.spare_due: float | None = None  # when to fork the next spare
             self.timed = os.environ.get(STAGES_ENV) == "1"
             self.stamps: dict[str, float] = {}
 
@@ -227,9 +233,13 @@ def fast_daemon_class():
             self.sbus_sock = sock
             with sock:
                 while self.running:
-                    ready, _, _ = select.select([sock], [], [], self.loop_timeout)
+                    wait = self.loop_timeout if self.spare_due is None else max(
+                        0.0, self.spare_due - time.monotonic())
+                    ready, _, _ = select.select([sock], [], [], wait)
                     if not ready:
-                        if time.monotonic() - idle_since >= self.listen_timeout:
+                        if self.spare_due is not None:
+                            self._fork_spare()
+                        elif time.monotonic() - idle_since >= self.listen_timeout:
                             break
                         continue
                     idle_since = time.monotonic()
@@ -268,9 +278,13 @@ def fast_daemon_class():
                 os._exit(0)
 
         def dispatch_command(self, dtg):
+            missed = self.spare is None and dtg.command == "SBUS_CMD_EXECUTE"
             keep_going = super().dispatch_command(dtg)
-            if keep_going and self.spare is None:
-                self._fork_spare()  # the answer is out: the next call's task process
+            if keep_going and self.spare is None and self.spare_due is None:
+                # The answer is out: fork the next call's task process once this
+                # call's task had the CPU to start (on 2 cores a fork right now
+                # delays it), or at once when calls come faster than that.
+                self.spare_due = time.monotonic() + (0.0 if missed else SPARE_DELAY_S)
             return keep_going
 
         def execute(self, dtg):
@@ -309,6 +323,7 @@ def fast_daemon_class():
         execute.is_command_handler = True
 
         def _fork_spare(self) -> None:
+            self.spare_due = None
             try:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             except OSError:
