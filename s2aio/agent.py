@@ -206,6 +206,7 @@ def fast_daemon_class():
         request's fds and runs it, then ends. Any trouble with it: upstream's fork."""
 
         sbus_sock: socket.socket | None = None  # the daemon's own, once its loop runs
+        raw_texts: tuple[str, str] | None = None  # the request being dispatched, as sent
 
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
@@ -254,6 +255,7 @@ def fast_daemon_class():
                         continue
                     if self.timed:
                         self.stamps = {"received": time.monotonic()}
+                    self.raw_texts = request[1:]  # handed to a spare as they came
                     try:
                         dtg = build_datagram_from_raw_message(*request)
                     except Exception:  # whatever a hostile sender's JSON makes upstream raise
@@ -295,9 +297,9 @@ def fast_daemon_class():
             while len(self.task_id_to_pid) >= self.pool_size:
                 self._wait_child_process()
             try:
+                texts = self.raw_texts or (dtg.serialized_metadata, dtg.serialized_cmd_params)
                 with sock:
-                    send_request(sock, dtg.fds, dtg.serialized_metadata,
-                                 dtg.serialized_cmd_params)
+                    send_request(sock, dtg.fds, *texts)
             except OSError:
                 self._end_spare(pid)
                 return super().execute(dtg)

@@ -570,6 +570,14 @@ def install_protocol() -> None:
             with stage(self.srequest, "metadata"):
                 return super()._read_metadata()
 
+        def _invoke(self):  # the storlet's log file, the pipes, and the execute
+            with stage(self.srequest, "invoke"):
+                return super()._invoke()
+
+        def communicate(self):  # _invoke, the metadata, then the first output bytes
+            with stage(self.srequest, "protocol"):
+                return super().communicate()
+
     container_gateway.StorletInvocationProtocol = S2aioInvocationProtocol
 
 
@@ -745,6 +753,10 @@ class BwrapStorletGateway(SafeNames, StorletGatewayContainer):
         return super().invocation_flow(sreq)
 
     def update_container_from_cache(self, sreq):
+        with stage(sreq, "cache"):
+            return self._update_from_cache(sreq)
+
+    def _update_from_cache(self, sreq):
         # storlets 18.0.0 refreshes a dependency only when it is missing from
         # the (per scope) cache, and a sandbox copy only when its size changed.
         # When the storlet is new on this node or newer than its cached copy,
