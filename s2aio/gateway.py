@@ -454,9 +454,9 @@ def daemon_stamps(answer: bytes) -> dict[str, float]:
 ROUND_TRIP = (
     ("rt_build", "began", "built"),              # SBusClient, fds, datagram, JSON
     ("rt_send", "built", "sent"),                # sendmsg
-    ("rt_to_daemon", "sent", "daemon_received"),  # wake-up, recvmsg, datagram parse
-    ("rt_handoff", "daemon_received", "daemon_handed"),  # fds to the spare task
-    ("rt_reply", "daemon_handed", "daemon_replied"),     # close fds, answer
+    ("rt_to_daemon", "sent", "daemon_received"),  # the daemon wakes, recvmsg
+    ("rt_handoff", "daemon_received", "daemon_handed"),  # parse, dispatch, to the spare
+    ("rt_reply", "daemon_handed", "daemon_replied"),     # close fds, task id, answer
     ("rt_to_gateway", "daemon_replied", "answered"),     # green thread wakes, reads
 )
 
