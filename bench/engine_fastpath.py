@@ -15,9 +15,12 @@ the notebook storlets, and measures side by side, interleaved round by round
 5. the first call after ``--idle`` seconds without any (default 600) vs a warm
    call; and, for the record, the first call after a sandbox start;
 6. the fixed cost left, stage by stage: a second s2aio whose gateways log each
-   call's stages (``stage_timings``): orphan check, daemon status (skipped when
-   recent), the execute round trip, the wait for the storlet's metadata, and the
-   time until the output streams.
+   call's stages (``stage_timings``): orphan check, cache check, daemon status
+   (skipped when recent), the execute round trip and its sub-stages (``rt_*``,
+   from the gateway's and the daemon's own stamps: build, send, to the daemon,
+   hand-off to the task process, reply, back to the gateway), the wait for the
+   storlet's metadata, the whole invocation protocol, and the time until the
+   output streams.
 
     python bench/engine_fastpath.py [--rounds 40] [--idle 600]
 """

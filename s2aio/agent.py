@@ -1,5 +1,6 @@
 """The engine's entry inside a storlets sandbox: storlets' own daemon factory and
-daemons, with four costs of their defaults taken out.
+daemons, with four costs of their defaults taken out, and the daemons' SBus
+requests read in Python.
 
 Runs under Debian's ``/usr/bin/python3`` inside the sandbox, next to the copy of
 the ``storlets`` package (s2aio copies this file there as ``s2aio_agent.py``)::
@@ -17,19 +18,26 @@ upstream's. What differs:
   the storlet's files are closed (upstream closes them in ``_execute``).
 - **Task processes forked ahead.** Upstream forks the task process between the
   execute request and its answer. Here the daemon forks the next call's task
-  process right after it answers; the request's fds reach it over a socket pair.
+  process ``SPARE_DELAY_S`` after it answers (at once when a call found none);
+  the request's fds reach it over a socket pair.
 - **Warm daemons.** Upstream's daemons and factory exit after 300 s without a
   request; the next call pays a restart. Here they wait ``S2AIO_IDLE_TIMEOUT``
   seconds (the gateway's ``daemon_idle_timeout``).
 - **No fixed sleep at daemon start.** Upstream's factory sleeps 1 s after it
   spawns a daemon, then pings it once a second. Here each of those sleeps ends
   as soon as the daemon's socket exists (within the same second at most).
+- **The daemon's loop reads SBus in Python** (libsbus's datagram, see
+  ``receive_sbus``), not through libsbus's ctypes calls: a malformed datagram
+  (anything in the sandbox can send one) is dropped instead of ending the
+  daemon, and a task process closes the daemon's socket before the storlet runs.
+  The factory keeps upstream's loop.
 """
 from __future__ import annotations
 
 import gc
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -38,13 +46,28 @@ import time
 import uuid
 
 IDLE_ENV = "S2AIO_IDLE_TIMEOUT"
+# Set (to "1") when the gateway logs stage timings: daemons then add their own
+# CLOCK_MONOTONIC stamps to each answer, under STAMPS_KEY (upstream's client
+# ignores keys it does not know).
+STAGES_ENV = "S2AIO_STAGE_TIMINGS"
+STAMPS_KEY = "s2aio_stamps"
 DEFAULT_IDLE_S = 3600.0
 SOCKET_POLL_S = 0.005
+# A daemon forks the next call's task process this long after its answer (or
+# earlier, when a request comes first), so the fork does not compete for the CPU
+# with the task that just got its request.
+SPARE_DELAY_S = 0.002
 # A socket that exists but does not answer yet: wait this long between pings.
 PING_PAUSE_S = 0.05
 # fds of one execute request: input, output, metadata, logger, service out, and
 # one per extra resource (storlets' proxy handler caps those by configuration).
 MAX_TASK_FDS = 253
+# libsbus's datagram (see s2aio/sbus_client.py, the gateway's side): three C ints
+# (n_fds, metadata length, params length), the two JSON texts, a NUL; fds in
+# SCM_RIGHTS. Its receiver reads at most 4096 bytes and 4096 fds.
+SBUS_HEADER = struct.Struct("=iii")
+SBUS_MAX_MESSAGE = 4096
+SBUS_MAX_FDS = 4096
 
 
 def engine_role(argv: list[str]) -> tuple[str, str] | None:
@@ -125,6 +148,52 @@ def receive_request(sock) -> tuple[list[int], str, str] | None:
     return fds, str_md, str_params
 
 
+def sbus_socket(path: str) -> socket.socket:
+    """The server's SBus socket, made as libsbus's ``sbus_create`` makes it."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    sock.bind(path)
+    os.chmod(path, 0o777)  # the gateway may run as another user
+    return sock
+
+
+def parse_sbus_message(message: bytes, fds: list[int]) -> tuple[list[int], str, str]:
+    """(fds, metadata JSON, params JSON) of one datagram; ValueError if malformed."""
+    if len(message) < SBUS_HEADER.size:
+        raise ValueError("short SBus message")
+    n_fds, md_len, params_len = SBUS_HEADER.unpack_from(message)
+    body = message[SBUS_HEADER.size:]
+    if n_fds != len(fds) or md_len < 0 or params_len < 0 or md_len + params_len > len(body):
+        raise ValueError("inconsistent SBus message")
+    return fds, body[:md_len].decode("utf-8"), body[md_len:md_len + params_len].decode("utf-8")
+
+
+def receive_sbus(sock: socket.socket) -> tuple[list[int], str, str] | None:
+    """One datagram's (fds, metadata, params), or None (and its fds closed) when it is
+    not a well-formed SBus message: anything in the sandbox can send to this socket."""
+    message, ancillary, flags, _ = sock.recvmsg(
+        SBUS_MAX_MESSAGE, socket.CMSG_SPACE(SBUS_MAX_FDS * 4))
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            fds.extend(struct.unpack(f"{usable // 4}i", data[:usable]))
+    try:
+        if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            raise ValueError("truncated SBus message")
+        return parse_sbus_message(message, fds)
+    except (ValueError, UnicodeDecodeError, struct.error):
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        return None
+
+
 def fast_daemon_class():
     from storlets.agent.common.server import CommandSuccess
     from storlets.agent.daemon.server import StorletDaemon
@@ -136,13 +205,74 @@ def fast_daemon_class():
         daemon like upstream's task process, made a call earlier; it waits for one
         request's fds and runs it, then ends. Any trouble with it: upstream's fork."""
 
+        sbus_sock: socket.socket | None = None  # the daemon's own, once its loop runs
+        raw_texts: tuple[str, str] | None = None  # the request being dispatched, as sent
+
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.listen_timeout = idle_timeout()
             self.spare: tuple[int, socket.socket] | None = None
+            self.spare_due: float | None = None  # when to fork the next spare
+            self.timed = os.environ.get(STAGES_ENV) == "1"
+            self.stamps: dict[str, float] = {}
+
+        def main_loop(self):
+            """Upstream's loop (``SBusServer.main_loop``: same socket, signals, idle
+            exit and dispatch), with the datagram read in Python rather than through
+            libsbus's ctypes calls; a malformed one is dropped, not fatal."""
+            from storlets.agent.common.server import EXIT_FAILURE, EXIT_SUCCESS
+
+            try:
+                sock = sbus_socket(self.sbus_path)
+            except OSError:
+                self.logger.error("Failed to create SBus. exiting.")
+                return EXIT_FAILURE
+            signal.signal(signal.SIGHUP, self._graceful_shutdown)
+            signal.signal(signal.SIGTERM, self._force_shutdown)
+            idle_since = time.monotonic()
+            status = EXIT_SUCCESS
+            self.sbus_sock = sock
+            with sock:
+                while self.running:
+                    wait = self.loop_timeout if self.spare_due is None else max(
+                        0.0, self.spare_due - time.monotonic())
+                    ready, _, _ = select.select([sock], [], [], wait)
+                    if not ready:
+                        if self.spare_due is not None:
+                            self._fork_spare()
+                        elif time.monotonic() - idle_since >= self.listen_timeout:
+                            break
+                        continue
+                    idle_since = time.monotonic()
+                    try:
+                        request = receive_sbus(sock)
+                    except OSError:
+                        self.logger.exception("Failed to receive message. exiting")
+                        status = EXIT_FAILURE
+                        break
+                    if request is None:
+                        self.logger.warning("Dropped a malformed SBus message")
+                        continue
+                    if self.timed:
+                        self.stamps = {"received": time.monotonic()}
+                    self.raw_texts = request[1:]  # handed to a spare as they came
+                    try:
+                        dtg = build_datagram_from_raw_message(*request)
+                    except Exception:  # whatever a hostile sender's JSON makes upstream raise
+                        self.logger.warning("Dropped an invalid SBus request")
+                        for fd in request[0]:
+                            self._safe_close(fd)
+                        continue
+                    if not self.dispatch_command(dtg):
+                        break
+            self._terminate()
+            return status
 
         def _execute(self, dtg) -> None:
-            # Only ever called in a task process.
+            # Only ever called in a task process: the storlet must not read the
+            # daemon's requests.
+            if self.sbus_sock is not None:
+                self.sbus_sock.close()
             try:
                 super()._execute(dtg)
             finally:
@@ -150,9 +280,13 @@ def fast_daemon_class():
                 os._exit(0)
 
         def dispatch_command(self, dtg):
+            missed = self.spare is None and dtg.command == "SBUS_CMD_EXECUTE"
             keep_going = super().dispatch_command(dtg)
-            if keep_going and self.spare is None:
-                self._fork_spare()  # the answer is out: the next call's task process
+            if keep_going and self.spare is None and self.spare_due is None:
+                # The answer is out: fork the next call's task process once this
+                # call's task had the CPU to start (on 2 cores a fork right now
+                # delays it), or at once when calls come faster than that.
+                self.spare_due = time.monotonic() + (0.0 if missed else SPARE_DELAY_S)
             return keep_going
 
         def execute(self, dtg):
@@ -163,21 +297,35 @@ def fast_daemon_class():
             while len(self.task_id_to_pid) >= self.pool_size:
                 self._wait_child_process()
             try:
+                texts = self.raw_texts or (dtg.serialized_metadata, dtg.serialized_cmd_params)
                 with sock:
-                    send_request(sock, dtg.fds, dtg.serialized_metadata,
-                                 dtg.serialized_cmd_params)
+                    send_request(sock, dtg.fds, *texts)
             except OSError:
                 self._end_spare(pid)
                 return super().execute(dtg)
+            if self.timed:
+                self.stamps["handed"] = time.monotonic()
             task_id = str(uuid.uuid4())[:8]
             self.task_id_to_pid[task_id] = pid
             for fd in dtg.invocation_fds:  # the task has its own copies now
                 self._safe_close(fd)
             return CommandSuccess("OK", task_id=task_id)
 
+        def _respond(self, outfile, resp) -> None:
+            if not self.timed:
+                return super()._respond(outfile, resp)
+            self.stamps["replied"] = time.monotonic()
+            answer = json.loads(resp.report_message)
+            answer[STAMPS_KEY] = self.stamps
+            try:
+                outfile.write(json.dumps(answer).encode("utf-8"))
+            except OSError:
+                self.logger.exception("Unable to return response to client")
+
         execute.is_command_handler = True
 
         def _fork_spare(self) -> None:
+            self.spare_due = None
             try:
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             except OSError:
@@ -251,6 +399,8 @@ def fast_factory_class(module):
             if pargs[1:3] == ["-m", "storlets.agent.daemon"]:
                 pargs[1:3] = ["-m", "s2aio_agent", "daemon"]
             env[IDLE_ENV] = str(idle_timeout())
+            if os.environ.get(STAGES_ENV):
+                env[STAGES_ENV] = os.environ[STAGES_ENV]
             return pargs, env
 
         def spawn_subprocess(self, pargs, env, storlet_name):

@@ -1,8 +1,10 @@
 """A storlets gateway that runs storlets' own sandbox under bubblewrap.
 
-Everything of storlets' invocation path stays upstream (the container
-gateway: cache, SBus protocol, ping, daemon start, recovery after the sandbox
-dies). Only ``RunTimeSandbox._restart`` differs: instead of ``docker run`` it
+Storlets' invocation path stays upstream's (the container gateway: cache, SBus
+protocol, ping, daemon start, recovery after the sandbox dies), except that SBus
+requests are sent by s2aio's own client (``s2aio.sbus_client``: libsbus's wire
+format from Python, see ``bound_sbus_requests``). ``RunTimeSandbox._restart``
+differs: instead of ``docker run`` it
 starts storlets' daemon factory (``python3 -m storlets.agent.daemon_factory``)
 in a bubblewrap sandbox laid out like the engine's container image:
 
@@ -41,7 +43,7 @@ from swift.common.utils import config_true_value
 from swiftproto import UnsafeNameError, check_engine_name
 
 from . import cgroups, mounts
-from .agent import IDLE_ENV
+from .agent import IDLE_ENV, STAGES_ENV, STAMPS_KEY
 from .native import AGENT_MODULE
 from .procs import child_pids, inner_pid, pid_is_alive, process_start_time
 from .sandbox import (PRLIMIT, SANDBOX_PYTHON, Limits, SandboxConfigError, bwrap_argv,
@@ -60,7 +62,6 @@ SBUS_REQUEST_TIMEOUT_S = 15.0
 # BrokenPipeError out of their main loop, and the process exits. The factory's
 # exit ends its whole sandbox, and every task running in it.
 SBUS_LATE_ANSWER_S = 300.0
-SBUS_READ_CHUNK = 4096
 
 # A daemon whose status the factory gave this recently is taken as running
 # without asking again (a round trip of ~4 ms per call). Should it have died
@@ -260,6 +261,8 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         landlock = self.gateway_conf.get("sandbox_landlock", "on").strip().lower()
         confine = confine_argv() if landlock in ("on", "true", "yes") else []
         idle = ["--setenv", IDLE_ENV, str(self.daemon_idle_timeout)]
+        if config_true_value(self.gateway_conf.get("stage_timings", "off")):
+            idle += ["--setenv", STAGES_ENV, "1"]  # daemons stamp their answers
         return argv + idle + limits.prlimit_argv() + confine + [
             SANDBOX_PYTHON, "-m", AGENT_MODULE, "factory",
             self.paths.sandbox_factory_pipe, self.storlet_daemon_factory_debug_level,
@@ -353,68 +356,134 @@ class DeadlineReader(FileDescriptorIterator):
 
 def bound_sbus_requests(seconds: float = SBUS_REQUEST_TIMEOUT_S,
                         late_answer: float = SBUS_LATE_ANSWER_S) -> None:
-    """Give every SBus request of this process a deadline (idempotent).
+    """Make storlets' ``SBusClient`` send with s2aio's own client, with a deadline
+    on every request of this process (idempotent).
 
-    Wraps storlets' ``SBusClient._request``; a request past ``seconds`` fails
-    as upstream's own I/O errors do, which its callers already handle. The
-    request itself goes on in its own green thread for up to ``late_answer``
-    seconds, so that its reply pipe stays open for a late answer: closing it
-    would kill the server that answers (see ``SBUS_LATE_ANSWER_S``). A task
-    that a late ``execute`` answer names is cancelled: its caller has gone
+    ``SBusClient._request`` is replaced by ``sbus_request`` (``s2aio.sbus_client``:
+    the same datagram, sent from Python, in the caller's green thread). A request
+    past ``seconds`` fails as upstream's own I/O errors do, which its callers
+    already handle. Its reply pipe then stays open for up to ``late_answer``
+    seconds in a green thread of its own, so that a late answer finds it open:
+    closing it would kill the server that answers (see ``SBUS_LATE_ANSWER_S``). A
+    task that a late ``execute`` answer names is cancelled: its caller has gone
     (and left its input open), so it would only hold one of the daemon's slots.
     """
-    import eventlet
-    from storlets.sbus import command as sbus_cmd
     from storlets.sbus.client import client as sbus_client
-    from storlets.sbus.client.exceptions import SBusClientIOError
 
-    original = sbus_client.SBusClient._request
-    if getattr(original, "s2aio_bounded", False):
+    if getattr(sbus_client.SBusClient._request, "s2aio_bounded", False):
         return
 
-    def request(self, command, *args, **kwargs):
-        # Upstream reads the answer 16 bytes at a time, each read a trip through
-        # eventlet's hub; an answer is one small JSON document.
-        self.chunk_size = max(self.chunk_size, SBUS_READ_CHUNK)
-
-        def send_and_read():
-            # Past late_answer the server is taken for hung: upstream closes the pipe.
-            with eventlet.Timeout(late_answer, SBusClientIOError("abandoned")):
-                return original(self, command, *args, **kwargs)
-
-        call = eventlet.spawn(send_and_read)
-        deadline = eventlet.Timeout(seconds)
-        try:
-            return call.wait()
-        except eventlet.Timeout as exc:
-            # Ours, or the caller's own (upstream's StorletTimeout): either way
-            # the request goes on without a waiter.
-            call.link(_late_answer, self, command)
-            if exc is not deadline:
-                raise
-            raise SBusClientIOError("no answer from %s within %gs"
-                                    % (self.socket_path, seconds)) from None
-        finally:
-            deadline.cancel()
-
-    def _late_answer(call, client, command) -> None:
-        try:
-            resp = call.wait()
-        except Exception:
-            return  # nobody to tell: the caller has had its error
-        if command == sbus_cmd.SBUS_CMD_EXECUTE and resp.status and resp.task_id:
-            eventlet.spawn_n(_cancel_quietly, client, resp.task_id)
-
-    def _cancel_quietly(client, task_id: str) -> None:
-        try:
-            client.cancel(task_id)
-        except Exception:
-            pass  # the task ended meanwhile, or its daemon is gone
+    def request(self, command, params=None, task_id=None, extra_fds=None):
+        return sbus_request(self, command, params, task_id, extra_fds,
+                            seconds=seconds, late_answer=late_answer)
 
     request.s2aio_bounded = True
     sbus_client.SBusClient._request = request
 
 
+def sbus_request(client, command: str, params=None, task_id=None, extra_fds=None, *,
+                 seconds: float, late_answer: float):
+    """One SBus request and its answer (an upstream ``SBusResponse``)."""
+    import eventlet
+    from storlets.sbus.client.exceptions import SBusClientIOError, SBusClientSendError
+    from storlets.sbus.datagram import SBusFileDescriptor, build_datagram
+    from storlets.sbus.file_description import SBUS_FD_SERVICE_OUT
+
+    from . import sbus_client as wire
+
+    read_fd, write_fd = os.pipe()
+    stamps = getattr(client, "s2aio_stamps", None)
+    deadline = eventlet.Timeout(seconds)
+    try:
+        try:
+            try:
+                datagram = build_datagram(
+                    command, [SBusFileDescriptor(SBUS_FD_SERVICE_OUT, write_fd)]
+                    + (extra_fds or []), params, task_id)
+                message = wire.encode(datagram.serialized_cmd_params,
+                                      datagram.serialized_metadata, datagram.fds)
+                _stamp(stamps, "built")
+                wire.send(client.socket_path, message, datagram.fds)
+                _stamp(stamps, "sent")
+            except OSError as exc:
+                raise SBusClientSendError("failed to send command %s to socket %s: %s"
+                                          % (command, client.socket_path, exc.strerror))
+            finally:
+                os.close(write_fd)  # the server has its own copy now
+            answer = wire.read_answer(read_fd)
+            _stamp(stamps, "answered")
+            if stamps is not None:
+                stamps.update(daemon_stamps(answer))
+        except eventlet.Timeout as exc:
+            # Ours, or the caller's own (upstream's StorletTimeout): either way
+            # the reply pipe stays open for the answer.
+            eventlet.spawn_n(_late_answer, client, command, read_fd, late_answer)
+            read_fd = None
+            if exc is not deadline:
+                raise
+            raise SBusClientIOError("no answer from %s within %gs"
+                                    % (client.socket_path, seconds)) from None
+        except OSError as exc:
+            raise SBusClientIOError("failed to read the answer of %s: %s"
+                                    % (client.socket_path, exc.strerror))
+    finally:
+        deadline.cancel()
+        if read_fd is not None:
+            os.close(read_fd)
+    return client._parse_response(answer.decode("utf-8", "replace"))
+
+
+def _stamp(stamps: dict | None, name: str) -> None:
+    if stamps is not None:
+        stamps[name] = time.monotonic()
+
+
+def daemon_stamps(answer: bytes) -> dict[str, float]:
+    """The daemon's own CLOCK_MONOTONIC stamps in its answer (``stage_timings`` on)."""
+    from . import sbus_client as wire
+
+    got = (wire.parse_answer(answer) or {}).get(STAMPS_KEY)
+    if not isinstance(got, dict):
+        return {}
+    return {f"daemon_{k}": float(v) for k, v in got.items()
+            if isinstance(k, str) and isinstance(v, (int, float))}
+
+
+# The execute round trip's sub-stages (ms): gateway side, then the daemon's, from
+# the stamps both took on the same clock (CLOCK_MONOTONIC is not namespaced).
+ROUND_TRIP = (
+    ("rt_build", "began", "built"),              # SBusClient, fds, datagram, JSON
+    ("rt_send", "built", "sent"),                # sendmsg
+    ("rt_to_daemon", "sent", "daemon_received"),  # the daemon wakes, recvmsg
+    ("rt_handoff", "daemon_received", "daemon_handed"),  # parse, dispatch, to the spare
+    ("rt_reply", "daemon_handed", "daemon_replied"),     # close fds, task id, answer
+    ("rt_to_gateway", "daemon_replied", "answered"),     # green thread wakes, reads
+)
+
+
+def round_trip_stages(stamps: dict[str, float]) -> dict[str, float]:
+    return {name: (stamps[b] - stamps[a]) * 1000 for name, a, b in ROUND_TRIP
+            if a in stamps and b in stamps}
+
+
+def _late_answer(client, command: str, read_fd: int, late_answer: float) -> None:
+    """Wait for the answer of a request its caller gave up on (past ``late_answer``
+    the server is taken for hung), then close its pipe; cancel a task it started."""
+    import eventlet
+    from storlets.sbus import command as sbus_cmd
+
+    from . import sbus_client as wire
+
+    try:
+        with eventlet.Timeout(late_answer, False):
+            answer = wire.parse_answer(wire.read_answer(read_fd)) or {}
+            if (command == sbus_cmd.SBUS_CMD_EXECUTE and answer.get("status")
+                    and answer.get("task_id")):
+                client.cancel(answer["task_id"])
+    except Exception:
+        pass  # nobody to tell: the caller has had its error; the task may have ended
+    finally:
+        os.close(read_fd)
 
 
 @contextlib.contextmanager
@@ -465,6 +534,8 @@ def install_protocol() -> None:
     module-level name; it is the one thing replaced there."""
     from storlets.gateway.gateways.container import gateway as container_gateway
     from storlets.gateway.gateways.container.runtime import StorletInvocationProtocol
+    from storlets.sbus.client import SBusClient
+    from storlets.sbus.client.exceptions import SBusClientException
 
     if getattr(container_gateway.StorletInvocationProtocol, "s2aio", False):
         return
@@ -477,12 +548,35 @@ def install_protocol() -> None:
             yield PipeWriter(fd)  # upstream closes the fd after, once
 
         def _send_execute_command(self):
+            # Upstream's, with the round trip's sub-stages timed when measured.
+            stamps = {} if getattr(self.srequest, "s2aio_stages", None) is not None else None
             with stage(self.srequest, "execute"):
-                return super()._send_execute_command()
+                _stamp(stamps, "began")
+                client = SBusClient(self.storlet_pipe_path)
+                client.s2aio_stamps = stamps
+                try:
+                    resp = client.execute(self.srequest.params, self.remote_fds)
+                except SBusClientException:
+                    raise StorletRuntimeException(EXECUTE_NOT_SENT)
+                if not resp.status:
+                    raise StorletRuntimeException(EXECUTE_NOT_SENT)
+                if not resp.task_id:
+                    raise StorletRuntimeException("Missing task id")
+                self.task_id = resp.task_id
+            if stamps:
+                self.srequest.s2aio_stages.update(round_trip_stages(stamps))
 
         def _read_metadata(self):
             with stage(self.srequest, "metadata"):
                 return super()._read_metadata()
+
+        def _invoke(self):  # the storlet's log file, the pipes, and the execute
+            with stage(self.srequest, "invoke"):
+                return super()._invoke()
+
+        def communicate(self):  # _invoke, the metadata, then the first output bytes
+            with stage(self.srequest, "protocol"):
+                return super().communicate()
 
     container_gateway.StorletInvocationProtocol = S2aioInvocationProtocol
 
@@ -659,6 +753,10 @@ class BwrapStorletGateway(SafeNames, StorletGatewayContainer):
         return super().invocation_flow(sreq)
 
     def update_container_from_cache(self, sreq):
+        with stage(sreq, "cache"):
+            return self._update_from_cache(sreq)
+
+    def _update_from_cache(self, sreq):
         # storlets 18.0.0 refreshes a dependency only when it is missing from
         # the (per scope) cache, and a sandbox copy only when its size changed.
         # When the storlet is new on this node or newer than its cached copy,

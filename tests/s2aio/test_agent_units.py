@@ -68,6 +68,45 @@ def test_a_task_process_ends_with_os_exit_after_the_storlet(monkeypatch):
     assert calls == ["storlet ran", ("os._exit", 0)]
 
 
+def test_a_task_process_does_not_keep_its_daemons_sbus_socket(monkeypatch, tmp_path):
+    """Else a storlet could read the daemon's next requests (and their fds)."""
+    from storlets.agent.daemon import server
+
+    seen = []
+    monkeypatch.setattr(server.StorletDaemon, "_execute",
+                        lambda self, dtg: seen.append(self.sbus_sock.fileno()))
+    monkeypatch.setattr(os, "_exit", lambda code: None)
+    daemon = agent.fast_daemon_class().__new__(agent.fast_daemon_class())
+    daemon.sbus_sock = agent.sbus_socket(str(tmp_path / "daemon"))
+    daemon._execute(types.SimpleNamespace())
+    assert seen == [-1]  # closed before the storlet ran
+
+
+def test_the_next_spare_is_forked_a_moment_after_an_answer_or_at_once_after_a_miss(
+        monkeypatch):
+    """Right after its answer the daemon would take the CPU from the task that just
+    got the request; when calls come faster than the delay, no waiting."""
+    from storlets.agent.common.server import SBusServer
+
+    cls = agent.fast_daemon_class()
+    daemon = cls.__new__(cls)
+    daemon.spare_due = None
+
+    def answered(self, dtg):  # upstream's dispatch: execute took the spare
+        self.spare = None
+        return True
+
+    monkeypatch.setattr(SBusServer, "dispatch_command", answered)
+    execute = types.SimpleNamespace(command="SBUS_CMD_EXECUTE")
+    daemon.spare = (123, None)
+    began = time.monotonic()
+    assert daemon.dispatch_command(execute)
+    assert daemon.spare_due - began == pytest.approx(agent.SPARE_DELAY_S, abs=0.05)
+    daemon.spare_due = None
+    assert daemon.dispatch_command(execute)  # this call found no spare
+    assert daemon.spare_due <= time.monotonic()
+
+
 def test_the_factory_starts_daemons_through_the_agent(monkeypatch):
     from storlets.agent.daemon_factory import server
 
