@@ -395,12 +395,11 @@ class SwiftContentsManager(AsyncContentsManager):
         return saved
 
     async def _checked_write(self, model: dict[str, Any], path: str) -> bytes | None:
-        """The checks before a file or notebook PUT, side by side (each is a Swift round
-        trip or two); meanwhile, a notebook's bytes. Their errors in this order: no
-        parent (404), a directory of that name (409), changed since read (409), a
-        malformed notebook (400)."""
-        checks = asyncio.gather(self._check_parent(path), self._refuse_over_dir(path),
-                                self._refuse_if_changed(model, path), return_exceptions=True)
+        """The checks before a file or notebook PUT (``_write_checks``) while the
+        notebook's bytes are made. Their errors in this order: no parent (404), a
+        directory of that name (409), changed since read (409), a malformed notebook
+        (400)."""
+        checks = asyncio.ensure_future(self._write_checks(model, path))
         await asyncio.sleep(0)  # the checks are on their way to Swift
         data, problem = None, None
         if model["type"] == "notebook":
@@ -408,12 +407,25 @@ class SwiftContentsManager(AsyncContentsManager):
                 data = self._notebook_bytes(path, model["content"])
             except web.HTTPError as exc:
                 problem = exc
-        for outcome in await checks:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        await checks
         if problem is not None:
             raise problem
         return data
+
+    async def _write_checks(self, model: dict[str, Any], path: str) -> None:
+        """One HEAD of the file. A file that is there already has its parent, and no
+        directory can have been made under its name (``save`` refuses a directory
+        over a file): overwriting it needs no more. A new file: its parent must exist
+        and no directory may have its name (a marker HEAD and a listing each, side by
+        side; a listing is the costliest request of a save)."""
+        entry = await self.run(self.store.head, path)
+        if entry is None:
+            outcomes = await asyncio.gather(self._check_parent(path), self._refuse_over_dir(path),
+                                            return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+        self._refuse_if_changed(model, path, entry)
 
     async def _dir_exists(self, path: str) -> bool:
         """``Store.dir_exists`` with its two requests side by side."""
@@ -474,13 +486,14 @@ class SwiftContentsManager(AsyncContentsManager):
                 f"A directory named {path} exists: a file cannot have its name "
                 "(rename or delete the directory first, or choose another name)"))
 
-    async def _refuse_if_changed(self, model: dict[str, Any], path: str) -> None:
+    def _refuse_if_changed(self, model: dict[str, Any], path: str, entry: Entry | None) -> None:
         """A model read from this very file (its ``path`` is ``path``) that carries the
         ``hash`` (md5: Swift's ETag) or the ``last_modified`` it was read with is saved
-        only if the file is still that version: a 409 otherwise, nothing written.
+        only if the file (``entry``, from a HEAD just before) is still that version:
+        a 409 otherwise, nothing written.
 
-        (Swift has no If-Match on PUT: one HEAD just before the PUT. Models without
-        these fields, as JupyterLab sends, are saved as before.)"""
+        (Swift has no If-Match on PUT: the HEAD is the check. Models without these
+        fields, as JupyterLab sends, are saved as before.)"""
         try:
             same_file = paths.normalize(model.get("path") or "") == path
         except SwiftContentsError:
@@ -489,7 +502,6 @@ class SwiftContentsManager(AsyncContentsManager):
         want_time = model.get("last_modified")
         if not same_file or not (want_hash or want_time):
             return
-        entry = await self.run(self.store.head, path)
         if entry is None:
             raise web.HTTPError(409, (
                 f"{path} was deleted since you read it: nothing was saved (save again "

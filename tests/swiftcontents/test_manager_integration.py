@@ -257,11 +257,15 @@ async def test_one_validation_per_save(make_cm, deployed, monkeypatch, storlets)
     await cm.save(nb_model(), "v.ipynb")
     good, bad = nb_model("again"), nb_model()  # read (and validated) before counting
     del bad["content"].cells[0]["source"]
-    validations, heads = [], []
+    validations, calls = [], []
     real_validate, real_head = nbformat.validate, cm.store.head
+    real_save = cm.nb_storlets.save_notebook
     monkeypatch.setattr(nbformat, "validate",
                         lambda *a, **k: validations.append(1) or real_validate(*a, **k))
-    monkeypatch.setattr(cm.store, "head", lambda path: heads.append(path) or real_head(path))
+    monkeypatch.setattr(cm.store, "head", lambda path: calls.append(("head", path))
+                        or real_head(path))
+    monkeypatch.setattr(cm.nb_storlets, "save_notebook", lambda *a: calls.append(("put",))
+                        or real_save(*a))
     stamps = []
     real_stamp = swiftcontents_storlets.local_stamp
     monkeypatch.setattr(swiftcontents_storlets, "local_stamp",
@@ -272,7 +276,9 @@ async def test_one_validation_per_save(make_cm, deployed, monkeypatch, storlets)
     assert saved["swift_validation"]["valid"] is True
     if storlets == "on":
         assert saved["swift_validation"]["validated_by"] == "storlet" and stamps == []
-        assert "v.ipynb" not in heads  # time and stamp came with the PUT's answer
+        # One HEAD before the PUT (the file is there: no directory checks), none
+        # after: time and stamp came with the PUT's answer.
+        assert calls == [("head", "v.ipynb"), ("put",)], calls
         stored = await cm.run(real_head, "v.ipynb")
         assert saved["last_modified"] == stored.last_modified  # exact, not rounded
     else:
@@ -325,6 +331,28 @@ async def test_storlet_listing_gives_back_names_that_need_quoting(make_cm, deplo
     assert result["computed_by"] == "storlet", result.get("fallback_reason")
     assert [r["name"] for r in result["notebooks"]] == [n.rpartition("/")[2] for n in names]
     assert all(r["bytes"] > 0 and "error" not in r for r in result["notebooks"])
+
+
+async def test_overwriting_a_file_skips_the_directory_checks(cm, monkeypatch):
+    """A file that is there has its parent and no directory of its name (a directory
+    is never made over a file): one HEAD, no listing. A new file is checked in full."""
+    await cm.save({"type": "directory"}, "d")
+    checked = []
+    for name in ("dir_marker_exists", "dir_has_objects"):
+        real = getattr(cm.store, name)
+        monkeypatch.setattr(cm.store, name,
+                            lambda path, real=real, name=name: checked.append((name, path))
+                            or real(path))
+    await cm.save(nb_model(), "d/new.ipynb")
+    assert sorted(checked) == [("dir_has_objects", "d"), ("dir_has_objects", "d/new.ipynb"),
+                               ("dir_marker_exists", "d"), ("dir_marker_exists", "d/new.ipynb")]
+    checked.clear()
+    await cm.save(nb_model("again"), "d/new.ipynb")
+    await cm.save({"type": "file", "format": "text", "content": "t"}, "d/t.txt")
+    checked.clear()
+    await cm.save({"type": "file", "format": "text", "content": "t2"}, "d/t.txt")
+    assert checked == []
+    assert (await cm.get("d/new.ipynb"))["content"].cells[-1].source == "again"
 
 
 async def test_a_file_and_a_directory_never_share_a_name(cm):
