@@ -18,8 +18,10 @@ upstream's. What differs:
   the storlet's files are closed (upstream closes them in ``_execute``).
 - **Task processes forked ahead.** Upstream forks the task process between the
   execute request and its answer. Here the daemon forks the next call's task
-  process ``SPARE_DELAY_S`` after it answers (at once when a call found none);
-  the request's fds reach it over a socket pair.
+  process ``SPARE_DELAY_S`` after it answers (at once when a call found none).
+  An execute request goes to the spare as it came (the raw texts and fds, over
+  a socket pair) and the spare answers it: the daemon parses only the command,
+  and neither builds upstream's datagram nor writes the answer.
 - **Warm daemons.** Upstream's daemons and factory exit after 300 s without a
   request; the next call pays a restart. Here they wait ``S2AIO_IDLE_TIMEOUT``
   seconds (the gateway's ``daemon_idle_timeout``).
@@ -123,14 +125,15 @@ def _flush_stdio() -> None:
             pass
 
 
-def send_request(sock, fds: list[int], str_md: str, str_params: str) -> None:
-    """One execute request to a spare task process: its fds, then its two JSON texts."""
-    body = json.dumps([str_md, str_params]).encode("utf-8")
+def send_request(sock, fds: list[int], texts: list[str]) -> None:
+    """One request to a spare task process: its fds, then its texts (each length-prefixed)."""
+    parts = [t.encode("utf-8") for t in texts]
+    body = b"".join(struct.pack("!I", len(p)) + p for p in parts)
     socket.send_fds(sock, [struct.pack("!I", len(body))], fds)
     sock.sendall(body)
 
 
-def receive_request(sock) -> tuple[list[int], str, str] | None:
+def receive_request(sock) -> tuple[list[int], list[str]] | None:
     """What ``send_request`` sent, or None when the daemon closed the socket."""
     head, fds, _, _ = socket.recv_fds(sock, 4, MAX_TASK_FDS)
     if len(head) < 4:
@@ -138,14 +141,36 @@ def receive_request(sock) -> tuple[list[int], str, str] | None:
             os.close(fd)
         return None
     (size,) = struct.unpack("!I", head)
-    body = b""
+    body = bytearray()
     while len(body) < size:
         chunk = sock.recv(size - len(body))
         if not chunk:
             return None
         body += chunk
-    str_md, str_params = json.loads(body)
-    return fds, str_md, str_params
+    texts, at = [], 0
+    while at < size:
+        (length,) = struct.unpack_from("!I", body, at)
+        texts.append(body[at + 4:at + 4 + length].decode("utf-8"))
+        at += 4 + length
+    return fds, texts
+
+
+def is_execute(params_text: str) -> bool:
+    """Whether an SBus request's params JSON is an execute command (a hostile one: no)."""
+    try:
+        params = json.loads(params_text)
+    except ValueError:
+        return False
+    return isinstance(params, dict) and params.get("command") == "SBUS_CMD_EXECUTE"
+
+
+def execute_answer(task_id: str, stamps: dict[str, float] | None = None) -> bytes:
+    """Upstream's answer to an execute (``CommandSuccess("OK", task_id=...)``), with the
+    stage stamps when the gateway times calls."""
+    answer: dict = {"status": True, "message": "OK", "task_id": task_id}
+    if stamps is not None:
+        answer[STAMPS_KEY] = stamps
+    return json.dumps(answer).encode("utf-8")
 
 
 def sbus_socket(path: str) -> socket.socket:
@@ -195,7 +220,6 @@ def receive_sbus(sock: socket.socket) -> tuple[list[int], str, str] | None:
 
 
 def fast_daemon_class():
-    from storlets.agent.common.server import CommandSuccess
     from storlets.agent.daemon.server import StorletDaemon
     from storlets.sbus.datagram import build_datagram_from_raw_message
 
@@ -203,10 +227,10 @@ def fast_daemon_class():
         """Task processes forked ahead: the fork (~1 ms of page tables) happens after
         an answer, not between a request and its answer. A spare is a fork of the
         daemon like upstream's task process, made a call earlier; it waits for one
-        request's fds and runs it, then ends. Any trouble with it: upstream's fork."""
+        execute request, answers it, runs it, then ends. Any trouble handing it
+        over: upstream's fork."""
 
         sbus_sock: socket.socket | None = None  # the daemon's own, once its loop runs
-        raw_texts: tuple[str, str] | None = None  # the request being dispatched, as sent
 
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
@@ -255,7 +279,9 @@ def fast_daemon_class():
                         continue
                     if self.timed:
                         self.stamps = {"received": time.monotonic()}
-                    self.raw_texts = request[1:]  # handed to a spare as they came
+                    if self.spare is not None and is_execute(request[2]) \
+                            and self._forward(*request):
+                        continue
                     try:
                         dtg = build_datagram_from_raw_message(*request)
                     except Exception:  # whatever a hostile sender's JSON makes upstream raise
@@ -289,27 +315,30 @@ def fast_daemon_class():
                 self.spare_due = time.monotonic() + (0.0 if missed else SPARE_DELAY_S)
             return keep_going
 
-        def execute(self, dtg):
-            spare, self.spare = self.spare, None
-            if spare is None:
-                return super().execute(dtg)
-            pid, sock = spare
+        def _forward(self, fds: list[int], str_md: str, str_params: str) -> bool:
+            """An execute request, as it came, to the spare task process, which
+            answers it itself: the daemon builds no datagram and writes no answer.
+            False (the fds still the daemon's) when the spare cannot take it."""
+            pid, sock = self.spare
+            self.spare = None
             while len(self.task_id_to_pid) >= self.pool_size:
                 self._wait_child_process()
-            try:
-                texts = self.raw_texts or (dtg.serialized_metadata, dtg.serialized_cmd_params)
-                with sock:
-                    send_request(sock, dtg.fds, *texts)
-            except OSError:
-                self._end_spare(pid)
-                return super().execute(dtg)
+            task_id = str(uuid.uuid4())[:8]
+            texts = [task_id, str_md, str_params]
             if self.timed:
                 self.stamps["handed"] = time.monotonic()
-            task_id = str(uuid.uuid4())[:8]
+                texts.append(json.dumps(self.stamps))
+            try:
+                with sock:
+                    send_request(sock, fds, texts)
+            except OSError:
+                self._end_spare(pid)
+                return False
             self.task_id_to_pid[task_id] = pid
-            for fd in dtg.invocation_fds:  # the task has its own copies now
+            for fd in fds:  # the task has its own copies now, the answer's too
                 self._safe_close(fd)
-            return CommandSuccess("OK", task_id=task_id)
+            self.spare_due = time.monotonic() + SPARE_DELAY_S
+            return True
 
         def _respond(self, outfile, resp) -> None:
             if not self.timed:
@@ -321,8 +350,6 @@ def fast_daemon_class():
                 outfile.write(json.dumps(answer).encode("utf-8"))
             except OSError:
                 self.logger.exception("Unable to return response to client")
-
-        execute.is_command_handler = True
 
         def _fork_spare(self) -> None:
             self.spare_due = None
@@ -354,9 +381,14 @@ def fast_daemon_class():
                 request = receive_request(sock)
                 sock.close()
                 if request is not None:
-                    fds, str_md, str_params = request
+                    fds, texts = request
+                    task_id, str_md, str_params = texts[:3]
+                    stamps = json.loads(texts[3]) if len(texts) > 3 else None
                     dtg = build_datagram_from_raw_message(fds, str_md, str_params)
-                    self._safe_close(dtg.service_out_fd)  # the daemon answers
+                    if stamps is not None:
+                        stamps["replied"] = time.monotonic()
+                    with os.fdopen(dtg.service_out_fd, "wb") as answer:
+                        answer.write(execute_answer(task_id, stamps))
                     self._execute(dtg)  # ends the process
             except BaseException:
                 code = 1

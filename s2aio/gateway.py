@@ -455,8 +455,8 @@ ROUND_TRIP = (
     ("rt_build", "began", "built"),              # SBusClient, fds, datagram, JSON
     ("rt_send", "built", "sent"),                # sendmsg
     ("rt_to_daemon", "sent", "daemon_received"),  # the daemon wakes, recvmsg
-    ("rt_handoff", "daemon_received", "daemon_handed"),  # parse, dispatch, to the spare
-    ("rt_reply", "daemon_handed", "daemon_replied"),     # close fds, task id, answer
+    ("rt_handoff", "daemon_received", "daemon_handed"),  # the command, a task id
+    ("rt_reply", "daemon_handed", "daemon_replied"),     # to the spare, which answers
     ("rt_to_gateway", "daemon_replied", "answered"),     # green thread wakes, reads
 )
 

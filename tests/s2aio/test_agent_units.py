@@ -139,18 +139,85 @@ def test_a_request_reaches_a_spare_task_process_with_its_fds(tmp_path):
     (tmp_path / "in").write_bytes(b"input")
     fd = os.open(tmp_path / "in", os.O_RDONLY)
     md = '[{"type": "SBUS_FD_INPUT_OBJECT"}]'
-    params = '{"command": "x", "params": {"p": "' + "v" * 100_000 + '"}}'
-    sender = threading.Thread(target=agent.send_request, args=(ours, [fd], md, params))
+    params = '{"command": "x", "params": {"p": "' + "v\u00e9" * 100_000 + '"}}'
+    texts = ["task-1", md, params, ""]
+    sender = threading.Thread(target=agent.send_request, args=(ours, [fd], texts))
     sender.start()
-    fds, got_md, got_params = agent.receive_request(theirs)
+    fds, got = agent.receive_request(theirs)
     sender.join()
     os.close(fd)
-    assert (got_md, got_params) == (md, params)  # larger than one socket buffer
+    assert got == texts  # larger than one socket buffer, empty and non-ASCII texts kept
     assert len(fds) == 1 and os.read(fds[0], 10) == b"input"  # a copy of the fd
     os.close(fds[0])
     ours.close()
     assert agent.receive_request(theirs) is None  # the daemon closed: the spare ends
     theirs.close()
+
+
+@pytest.mark.parametrize("params, expected", [
+    ('{"command": "SBUS_CMD_EXECUTE", "params": {}}', True),
+    ('{"command": "SBUS_CMD_PING"}', False), ('{"command": ["SBUS_CMD_EXECUTE"]}', False),
+    ('["SBUS_CMD_EXECUTE"]', False), ('{"command": "SBUS_CMD_EXECUTE"', False), ("", False)])
+def test_only_an_execute_goes_to_the_spare(params, expected):
+    assert agent.is_execute(params) is expected
+
+
+def test_the_spares_answer_is_upstreams_execute_answer():
+    import json
+
+    from storlets.agent.common.server import CommandSuccess
+
+    assert json.loads(agent.execute_answer("ab12cd34")) == json.loads(
+        CommandSuccess("OK", task_id="ab12cd34").report_message)
+    stamped = json.loads(agent.execute_answer("t", {"received": 1.5}))
+    assert stamped[agent.STAMPS_KEY] == {"received": 1.5}
+
+
+def test_an_execute_is_forwarded_to_the_spare_which_the_daemon_then_tracks(monkeypatch):
+    """The daemon hands the request as it came, closes its copies of the fds (the
+    answer's too: the spare answers), tracks the task for cancels and the pool, and
+    forks the next spare a moment later."""
+    import socket
+
+    cls = agent.fast_daemon_class()
+    daemon = cls.__new__(cls)
+    daemon.task_id_to_pid, daemon.pool_size, daemon.timed = {}, 5, False
+    daemon.spare_due = None
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    daemon.spare = (4242, ours)
+    r, w = os.pipe()
+    params = '{"command": "SBUS_CMD_EXECUTE"}'
+    assert daemon._forward([w], "[]", params)
+    fds, texts = agent.receive_request(theirs)
+    assert texts[1:] == ["[]", params] and list(daemon.task_id_to_pid.items()) == [
+        (texts[0], 4242)]
+    assert daemon.spare is None and daemon.spare_due > time.monotonic()
+    with pytest.raises(OSError):
+        os.fstat(w)  # the daemon's copy is closed
+    os.write(fds[0], b"x")  # the spare's copy works
+    assert os.read(r, 1) == b"x"
+    for fd in (fds[0], r):
+        os.close(fd)
+    theirs.close()
+
+
+def test_a_spare_that_cannot_take_the_request_leaves_it_to_upstreams_fork(monkeypatch):
+    import socket
+
+    cls = agent.fast_daemon_class()
+    daemon = cls.__new__(cls)
+    daemon.task_id_to_pid, daemon.pool_size, daemon.timed = {}, 5, False
+    ended = []
+    monkeypatch.setattr(cls, "_end_spare", lambda self, pid: ended.append(pid))
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    theirs.close()  # the spare is gone
+    daemon.spare = (4243, ours)
+    r, w = os.pipe()
+    assert daemon._forward([w], "[]", '{"command": "SBUS_CMD_EXECUTE"}') is False
+    assert ended == [4243] and daemon.task_id_to_pid == {}
+    os.fstat(w)  # still the daemon's, for upstream's path
+    os.close(r)
+    os.close(w)
 
 
 def test_engine_roles_from_argv():
