@@ -73,6 +73,22 @@ STATUS_FRESH_S = 1800.0  # at most; and at most half the daemons' idle time
 # nothing of the call's input has been read yet, so it can be retried.
 EXECUTE_NOT_SENT = "Failed to send execute command"
 _status_seen: dict[str, float] = {}
+# Pauses (s) before each new attempt when the daemon turned out gone. The factory
+# counts a daemon as running until its process ends, but an exiting daemon (after
+# a cancel, which ends upstream's daemon, or its idle time) has closed its socket
+# already: an execute in that window is refused though the status said running.
+GONE_RETRIES = (0.0, 0.1, 0.5)
+# pid file -> (its stamp, the sandbox's init, its factory), when the init was last
+# found with the factory as its only child (``kill_orphans``).
+_lone_factory: dict[str, tuple[tuple[int, int] | None, int, int]] = {}
+
+
+def _pid_file_stamp(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 # One restart at a time per sandbox: concurrent first calls (green threads of
 # one server) would otherwise each start a sandbox and orphan all but one.
@@ -134,11 +150,18 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         """SIGKILL every process the sandbox's init adopted: storlets' engine
         never daemonizes, so an orphan is a storlet's leftover (e.g. a
         double-forked child that outlived its cancelled task)."""
+        if self._only_the_factory():
+            return 0
         init = self._init_pid()
         killed = 0
         for _ in range(5):  # an orphan's own children are adopted in turn
-            orphans = [pid for pid in child_pids(init) if inner_pid(pid) not in (None, 2)]
+            children = child_pids(init)
+            orphans = [pid for pid in children if inner_pid(pid) not in (None, 2)]
             if not orphans:
+                factories = [pid for pid in children if inner_pid(pid) == 2]
+                if init is not None and len(factories) == 1:
+                    _lone_factory[self.pid_file] = (_pid_file_stamp(self.pid_file), init,
+                                                    factories[0])
                 break
             for pid in orphans:
                 try:
@@ -151,6 +174,18 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
             self.logger.warning("s2aio: killed %d leftover process(es) of scope %s"
                                 % (killed, self.scope))
         return killed
+
+    def _only_the_factory(self) -> bool:
+        """The check of every call, in two syscalls: the sandbox's init still has
+        exactly the child it had when it was last found to have no orphans (its
+        factory, pid 2 inside). Any other answer takes the full walk."""
+        known = _lone_factory.get(self.pid_file)
+        if known is None:
+            return False
+        stamp, init, factory = known
+        if _pid_file_stamp(self.pid_file) != stamp:  # a new sandbox
+            return False
+        return child_pids(init) == [factory]
 
     def _init_pid(self) -> int | None:
         """The host pid of the sandbox's init (bubblewrap's child, pid 1 inside)."""
@@ -740,17 +775,28 @@ class BwrapStorletGateway(SafeNames, StorletGatewayContainer):
 
     def _flow(self, sreq, sandbox: BwrapRunTimeSandbox):
         """Upstream's invocation flow; when it skipped the daemon's status and the
-        daemon turned out gone, once more with the status asked."""
+        daemon turned out gone, again with the status asked (``GONE_RETRIES``)."""
+        import eventlet
+
         try:
             return super().invocation_flow(sreq)
         except StorletRuntimeException as exc:
             if not (getattr(sreq, "s2aio_status_skipped", False)
                     and str(exc) == EXECUTE_NOT_SENT):
                 raise
-        sandbox.forget_status(sreq)
-        sreq.s2aio_daemon_ready = sreq.s2aio_status_skipped = False
         self.logger.info("s2aio: the %s daemon was gone; starting it" % sreq.storlet_main)
-        return super().invocation_flow(sreq)
+        for attempt, pause in enumerate(GONE_RETRIES, 1):
+            eventlet.sleep(pause)
+            sandbox.forget_status(sreq)
+            sreq.s2aio_daemon_ready = sreq.s2aio_status_skipped = False
+            try:
+                return super().invocation_flow(sreq)
+            except StorletRuntimeException as exc:
+                if str(exc) != EXECUTE_NOT_SENT:
+                    raise
+                if attempt == len(GONE_RETRIES):
+                    sreq.s2aio_daemon_ready = False  # the engine's fault: upstream's 503
+                    raise
 
     def update_container_from_cache(self, sreq):
         with stage(sreq, "cache"):

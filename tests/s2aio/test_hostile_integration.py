@@ -291,6 +291,16 @@ def test_timeout_after_the_first_bytes_kills_the_task(aio, hconn):
     assert_serves(hconn)
 
 
+def test_the_call_right_after_a_cancel_is_served(aio, hconn):
+    """A cancel ends upstream's daemon; until its process is gone, the factory still
+    says it runs while its socket refuses. The next call, sent at once, must wait
+    for that end rather than fail (it did: 422, "the storlet failed")."""
+    for _ in range(3):
+        body, elapsed = streamed(hconn, f"attack=spin_after_metadata&seconds={TIMEOUT_S * 10}")
+        assert elapsed < TIMEOUT_S * 3, elapsed
+        assert_serves(hconn)
+
+
 @pytest.fixture
 def victim(tmp_path):
     path = tmp_path / "victim.txt"
