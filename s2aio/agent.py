@@ -28,6 +28,8 @@ upstream's. What differs:
 - **No fixed sleep at daemon start.** Upstream's factory sleeps 1 s after it
   spawns a daemon, then pings it once a second. Here each of those sleeps ends
   as soon as the daemon's socket exists (within the same second at most).
+- **A cancel keeps the daemon.** Upstream's daemon ends after a cancel, and the
+  next call found it exiting (see ``cancel``).
 - **The daemon's loop reads SBus in Python** (libsbus's datagram, see
   ``receive_sbus``), not through libsbus's ctypes calls: a malformed datagram
   (anything in the sandbox can send one) is dropped instead of ending the
@@ -159,7 +161,7 @@ def is_execute(params_text: str) -> bool:
     """Whether an SBus request's params JSON is an execute command (a hostile one: no)."""
     try:
         params = json.loads(params_text)
-    except ValueError:
+    except Exception:  # ValueError, RecursionError (deep nesting fits in 4 KiB)
         return False
     return isinstance(params, dict) and params.get("command") == "SBUS_CMD_EXECUTE"
 
@@ -308,7 +310,8 @@ def fast_daemon_class():
         def dispatch_command(self, dtg):
             missed = self.spare is None and dtg.command == "SBUS_CMD_EXECUTE"
             keep_going = super().dispatch_command(dtg)
-            if keep_going and self.spare is None and self.spare_due is None:
+            if keep_going and self.spare is None and self.spare_due is None \
+                    and dtg.command != "SBUS_CMD_CANCEL":
                 # The answer is out: fork the next call's task process once this
                 # call's task had the CPU to start (on 2 cores a fork right now
                 # delays it), or at once when calls come faster than that.
@@ -339,6 +342,30 @@ def fast_daemon_class():
                 self._safe_close(fd)
             self.spare_due = time.monotonic() + SPARE_DELAY_S
             return True
+
+        def cancel(self, dtg):
+            """Upstream's cancel (kill the task), but the daemon stays: upstream's
+            answer ends its loop, and until its process is gone the factory still
+            counts it running while its socket refuses the next call. The task is
+            reaped here (upstream would leave it a zombie until the daemon ends) and
+            the spare ended: after a cancel only the daemon remains, and the next
+            call's task is a fresh fork."""
+            pid = self.task_id_to_pid.get(dtg.task_id)
+            resp = super().cancel(dtg)
+            if pid is not None and resp.status:
+                try:
+                    os.waitpid(pid, 0)  # SIGKILLed: at once
+                except OSError:
+                    pass
+            spare, self.spare = self.spare, None
+            if spare is not None:
+                spare[1].close()
+                self._end_spare(spare[0])
+            self.spare_due = None
+            resp.iterable = True
+            return resp
+
+        cancel.is_command_handler = True
 
         def _respond(self, outfile, resp) -> None:
             if not self.timed:

@@ -72,6 +72,7 @@ STATUS_FRESH_S = 1800.0  # at most; and at most half the daemons' idle time
 # storlets 18's error when the execute command could not be sent (or was refused):
 # nothing of the call's input has been read yet, so it can be retried.
 EXECUTE_NOT_SENT = "Failed to send execute command"
+EXECUTE_UNANSWERED = "The storlet daemon did not answer the execute command in time"
 _status_seen: dict[str, float] = {}
 # Pauses (s) before each new attempt when the daemon turned out gone. The factory
 # counts a daemon as running until its process ends, but an exiting daemon (after
@@ -570,7 +571,7 @@ def install_protocol() -> None:
     from storlets.gateway.gateways.container import gateway as container_gateway
     from storlets.gateway.gateways.container.runtime import StorletInvocationProtocol
     from storlets.sbus.client import SBusClient
-    from storlets.sbus.client.exceptions import SBusClientException
+    from storlets.sbus.client.exceptions import SBusClientException, SBusClientIOError
 
     if getattr(container_gateway.StorletInvocationProtocol, "s2aio", False):
         return
@@ -591,7 +592,10 @@ def install_protocol() -> None:
                 client.s2aio_stamps = stamps
                 try:
                     resp = client.execute(self.srequest.params, self.remote_fds)
-                except SBusClientException:
+                except SBusClientIOError:
+                    # Sent, but no answer in time: it may still run, so no retry.
+                    raise StorletRuntimeException(EXECUTE_UNANSWERED)
+                except SBusClientException:  # refused, or the pipe closed unanswered
                     raise StorletRuntimeException(EXECUTE_NOT_SENT)
                 if not resp.status:
                     raise StorletRuntimeException(EXECUTE_NOT_SENT)
@@ -734,7 +738,7 @@ class BwrapStorletGateway(SafeNames, StorletGatewayContainer):
         with stage(sreq, "orphans"):
             sandbox.kill_orphans()  # what an earlier call of this scope left behind
         try:
-            sresp = self._flow(sreq, sandbox)
+            sresp = self._flow(sreq, sandbox, deadline)
         except StorletTimeout:
             # Upstream has already cancelled the task (its process is killed).
             # A 4xx, not upstream's 500: the proxy relays it with this body
@@ -773,30 +777,28 @@ class BwrapStorletGateway(SafeNames, StorletGatewayContainer):
         self.logger.info("s2aio stages %s: %s" % (sreq.storlet_main, " ".join(
             f"{name}={ms:.3f}" for name, ms in stages.items())))
 
-    def _flow(self, sreq, sandbox: BwrapRunTimeSandbox):
-        """Upstream's invocation flow; when it skipped the daemon's status and the
-        daemon turned out gone, again with the status asked (``GONE_RETRIES``)."""
+    def _flow(self, sreq, sandbox: BwrapRunTimeSandbox, deadline: float):
+        """Upstream's invocation flow; when the execute could not be sent (the daemon
+        gone or going), again with the daemon's status asked (``GONE_RETRIES``)."""
         import eventlet
 
-        try:
-            return super().invocation_flow(sreq)
-        except StorletRuntimeException as exc:
-            if not (getattr(sreq, "s2aio_status_skipped", False)
-                    and str(exc) == EXECUTE_NOT_SENT):
-                raise
-        self.logger.info("s2aio: the %s daemon was gone; starting it" % sreq.storlet_main)
-        for attempt, pause in enumerate(GONE_RETRIES, 1):
-            eventlet.sleep(pause)
-            sandbox.forget_status(sreq)
-            sreq.s2aio_daemon_ready = sreq.s2aio_status_skipped = False
+        for attempt, pause in enumerate((None,) + GONE_RETRIES):
+            if pause is not None:
+                if time.monotonic() + pause >= deadline:
+                    break
+                if attempt == 1:
+                    self.logger.info("s2aio: the %s daemon was gone; starting it"
+                                     % sreq.storlet_main)
+                eventlet.sleep(pause)
+                sandbox.forget_status(sreq)
+                sreq.s2aio_daemon_ready = sreq.s2aio_status_skipped = False
             try:
                 return super().invocation_flow(sreq)
             except StorletRuntimeException as exc:
                 if str(exc) != EXECUTE_NOT_SENT:
                     raise
-                if attempt == len(GONE_RETRIES):
-                    sreq.s2aio_daemon_ready = False  # the engine's fault: upstream's 503
-                    raise
+        sreq.s2aio_daemon_ready = False  # the engine's fault: upstream's 503
+        raise StorletRuntimeException(EXECUTE_NOT_SENT)
 
     def update_container_from_cache(self, sreq):
         with stage(sreq, "cache"):

@@ -407,6 +407,9 @@ class SwiftContentsManager(AsyncContentsManager):
                 data = self._notebook_bytes(path, model["content"])
             except web.HTTPError as exc:
                 problem = exc
+            except BaseException:
+                checks.cancel()  # nobody will wait for them
+                raise
         await checks
         if problem is not None:
             raise problem
@@ -414,10 +417,12 @@ class SwiftContentsManager(AsyncContentsManager):
 
     async def _write_checks(self, model: dict[str, Any], path: str) -> None:
         """One HEAD of the file. A file that is there already has its parent, and no
-        directory can have been made under its name (``save`` refuses a directory
-        over a file): overwriting it needs no more. A new file: its parent must exist
-        and no directory may have its name (a marker HEAD and a listing each, side by
-        side; a listing is the costliest request of a save)."""
+        directory can have been made under its name (``save`` and ``copy`` refuse a
+        directory over a file): overwriting it needs no more. (A file and a directory
+        of one name made by another tool no longer block saving that file.) A new
+        file: its parent must exist and no directory may have its name (a marker HEAD
+        and a listing each, side by side; a listing is the costliest request of a
+        save)."""
         entry = await self.run(self.store.head, path)
         if entry is None:
             outcomes = await asyncio.gather(self._check_parent(path), self._refuse_over_dir(path),
@@ -631,6 +636,10 @@ class SwiftContentsManager(AsyncContentsManager):
             await self._check_parent(to)
             target = to
         elif to is not None:  # a directory into a directory that does not exist yet
+            if await self.run(self.store.head, to) is not None:
+                raise web.HTTPError(409, (
+                    f"A file named {to} exists: a directory cannot have its name "
+                    "(rename or delete the file first, or choose another name)"))
             target = paths.join(to, from_name)
         else:
             raise web.HTTPError(404, f"No such directory: {target_dir}")

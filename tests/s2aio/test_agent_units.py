@@ -157,7 +157,8 @@ def test_a_request_reaches_a_spare_task_process_with_its_fds(tmp_path):
 @pytest.mark.parametrize("params, expected", [
     ('{"command": "SBUS_CMD_EXECUTE", "params": {}}', True),
     ('{"command": "SBUS_CMD_PING"}', False), ('{"command": ["SBUS_CMD_EXECUTE"]}', False),
-    ('["SBUS_CMD_EXECUTE"]', False), ('{"command": "SBUS_CMD_EXECUTE"', False), ("", False)])
+    ('["SBUS_CMD_EXECUTE"]', False), ('{"command": "SBUS_CMD_EXECUTE"', False), ("", False),
+    ("[" * 5000, False)])  # nesting past the recursion limit: dropped, not fatal
 def test_only_an_execute_goes_to_the_spare(params, expected):
     assert agent.is_execute(params) is expected
 
@@ -199,6 +200,45 @@ def test_an_execute_is_forwarded_to_the_spare_which_the_daemon_then_tracks(monke
     for fd in (fds[0], r):
         os.close(fd)
     theirs.close()
+
+
+def test_a_cancel_kills_and_reaps_the_task_ends_the_spare_and_keeps_the_daemon():
+    """Upstream's daemon ends after a cancel; until its process is gone the factory
+    counts it running while its socket refuses the next call."""
+    import logging
+    import socket
+    import subprocess
+
+    cls = agent.fast_daemon_class()
+    daemon = cls.__new__(cls)
+    daemon.logger = logging.getLogger("test")
+    task = subprocess.Popen(["sleep", "60"])
+    spare = subprocess.Popen(["sleep", "60"])
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    daemon.task_id_to_pid, daemon.spare, daemon.spare_due = {"t1": task.pid}, (spare.pid, ours), 1.0
+    resp = daemon.cancel(types.SimpleNamespace(task_id="t1"))
+    assert resp.status and resp.iterable  # the loop goes on
+    assert daemon.task_id_to_pid == {} and daemon.spare is None and daemon.spare_due is None
+    for proc in (task, spare):  # both killed and reaped: no zombie left
+        with pytest.raises(ChildProcessError):
+            os.waitpid(proc.pid, os.WNOHANG)
+    assert theirs.recv(1) == b""  # the spare's socket closed
+    theirs.close()
+    unknown = daemon.cancel(types.SimpleNamespace(task_id="nope"))
+    assert not unknown.status and unknown.iterable
+
+
+def test_no_spare_is_forked_after_a_cancel(monkeypatch):
+    from storlets.agent.common.server import SBusServer
+
+    cls = agent.fast_daemon_class()
+    daemon = cls.__new__(cls)
+    daemon.spare, daemon.spare_due = None, None
+    monkeypatch.setattr(SBusServer, "dispatch_command", lambda self, dtg: True)
+    assert daemon.dispatch_command(types.SimpleNamespace(command="SBUS_CMD_CANCEL"))
+    assert daemon.spare_due is None
+    assert daemon.dispatch_command(types.SimpleNamespace(command="SBUS_CMD_PING"))
+    assert daemon.spare_due is not None
 
 
 def test_a_spare_that_cannot_take_the_request_leaves_it_to_upstreams_fork(monkeypatch):

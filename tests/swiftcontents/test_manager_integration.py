@@ -276,8 +276,8 @@ async def test_one_validation_per_save(make_cm, deployed, monkeypatch, storlets)
     assert saved["swift_validation"]["valid"] is True
     if storlets == "on":
         assert saved["swift_validation"]["validated_by"] == "storlet" and stamps == []
-        # One HEAD before the PUT (the file is there: no directory checks), none
-        # after: time and stamp came with the PUT's answer.
+        # One HEAD before the PUT (the file is there), none after: time and stamp
+        # came with the PUT's answer.
         assert calls == [("head", "v.ipynb"), ("put",)], calls
         stored = await cm.run(real_head, "v.ipynb")
         assert saved["last_modified"] == stored.last_modified  # exact, not rounded
@@ -348,6 +348,7 @@ async def test_overwriting_a_file_skips_the_directory_checks(cm, monkeypatch):
                                ("dir_marker_exists", "d"), ("dir_marker_exists", "d/new.ipynb")]
     checked.clear()
     await cm.save(nb_model("again"), "d/new.ipynb")
+    assert checked == []
     await cm.save({"type": "file", "format": "text", "content": "t"}, "d/t.txt")
     checked.clear()
     await cm.save({"type": "file", "format": "text", "content": "t2"}, "d/t.txt")
@@ -368,6 +369,9 @@ async def test_a_file_and_a_directory_never_share_a_name(cm):
     await cm.save(dict(txt), "f.txt")
     with pytest.raises(web.HTTPError) as err:
         await cm.save({"type": "directory"}, "f.txt")
+    assert err.value.status_code == 409 and "file named f.txt exists" in err.value.log_message
+    with pytest.raises(web.HTTPError) as err:  # nor by copying a directory there
+        await cm.copy("x", "f.txt")
     assert err.value.status_code == 409 and "file named f.txt exists" in err.value.log_message
     # nothing changed: one entry per name, the directory and the file as they were
     root = await cm.get("")
