@@ -72,7 +72,7 @@ STATUS_FRESH_S = 1800.0  # at most; and at most half the daemons' idle time
 # storlets 18's error when the execute command could not be sent (or was refused):
 # nothing of the call's input has been read yet, so it can be retried.
 EXECUTE_NOT_SENT = "Failed to send execute command"
-EXECUTE_UNANSWERED = "The storlet daemon did not answer the execute command in time"
+EXECUTE_UNANSWERED = "The storlet daemon did not answer the execute command"
 _status_seen: dict[str, float] = {}
 # Pauses (s) before each new attempt when the daemon turned out gone. The factory
 # counts a daemon as running until its process ends, but an exiting daemon (after
