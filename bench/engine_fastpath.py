@@ -298,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         start_cold = first_call_after_start(aio, conn)
         print(f"  first call after a sandbox start: {start_cold * 1000:.0f} ms")
         if args.idle > 0:
-            # A plain GET after the same idle time: Swift's own cold cost (on these
-            # machines cold file pages are paged out after seconds of idleness).
+            # A plain GET after the same idle time: what the machine and Swift add
+            # after idle whatever runs (see bench/idle_wakeup.py), beside the engine.
             warm, after = cold_vs_warm(conn, args.idle, args.rounds, run_headers("identity.py"))
             p_warm, p_after = cold_vs_warm(conn, args.idle, args.rounds)
             print(f"  identity: warm {warm * 1000:.1f} ms; first call after {args.idle:.0f} s "

@@ -156,10 +156,10 @@ class BwrapRunTimeSandbox(RunTimeSandbox):
         init = self._init_pid()
         killed = 0
         for _ in range(5):  # an orphan's own children are adopted in turn
-            children = child_pids(init)
-            orphans = [pid for pid in children if inner_pid(pid) not in (None, 2)]
+            inner = {pid: inner_pid(pid) for pid in child_pids(init)}
+            orphans = [pid for pid, number in inner.items() if number not in (None, 2)]
             if not orphans:
-                factories = [pid for pid in children if inner_pid(pid) == 2]
+                factories = [pid for pid, number in inner.items() if number == 2]
                 if init is not None and len(factories) == 1:
                     _lone_factory[self.pid_file] = (_pid_file_stamp(self.pid_file), init,
                                                     factories[0])

@@ -380,10 +380,7 @@ class SwiftContentsManager(AsyncContentsManager):
             saved = models.entry_model(path, entry, "file")
         elif kind == "directory":
             self._refuse_hidden(path)
-            if await self.run(self.store.head, path) is not None:
-                raise web.HTTPError(409, (
-                    f"A file named {path} exists: a directory cannot have its name "
-                    "(rename or delete the file first, or choose another name)"))
+            await self._refuse_over_file(path)
             await self.run(self.store.make_dir, path)
             entry = await self.run(self.store.dir_entry, path)
             saved = models.dir_model(path, entry.last_modified if entry else dt.datetime.now(dt.timezone.utc))
@@ -490,6 +487,14 @@ class SwiftContentsManager(AsyncContentsManager):
             raise web.HTTPError(409, (
                 f"A directory named {path} exists: a file cannot have its name "
                 "(rename or delete the directory first, or choose another name)"))
+
+    async def _refuse_over_file(self, path: str) -> None:
+        """A directory never hides a file of the same name (the reverse of
+        ``_refuse_over_dir``; saves over a file rely on it, see ``_write_checks``)."""
+        if await self.run(self.store.head, path) is not None:
+            raise web.HTTPError(409, (
+                f"A file named {path} exists: a directory cannot have its name "
+                "(rename or delete the file first, or choose another name)"))
 
     def _refuse_if_changed(self, model: dict[str, Any], path: str, entry: Entry | None) -> None:
         """A model read from this very file (its ``path`` is ``path``) that carries the
@@ -636,10 +641,7 @@ class SwiftContentsManager(AsyncContentsManager):
             await self._check_parent(to)
             target = to
         elif to is not None:  # a directory into a directory that does not exist yet
-            if await self.run(self.store.head, to) is not None:
-                raise web.HTTPError(409, (
-                    f"A file named {to} exists: a directory cannot have its name "
-                    "(rename or delete the file first, or choose another name)"))
+            await self._refuse_over_file(to)
             target = paths.join(to, from_name)
         else:
             raise web.HTTPError(404, f"No such directory: {target_dir}")
